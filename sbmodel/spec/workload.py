@@ -1,0 +1,196 @@
+"""Our workload format: a network of conv / FC / matmul layers with weight statistics.
+
+```yaml
+workload:
+  name: resnet18_sb
+  provenance:                      # mandatory: where every number comes from
+    method: calibrated             # measured | calibrated | shapes-only | synthetic
+    source: "..."
+  layers:
+    - name: conv1
+      type: conv                   # conv | fc | matmul
+      C: 3
+      M: 64
+      P: 112                       # output width  (Q: output height)
+      Q: 112
+      R: 7                         # filter width  (S: filter height)
+      S: 7
+      stride: 2                    # or Wstride / Hstride
+      bits: {weights: 8, inputs: 8, outputs: 16}
+      stats: {...}                 # see LayerStats
+```
+
+Dimension names follow Timeloop's ``conv2D`` problem so imported designs and
+our own agree: ``N`` batch, ``C`` input channels, ``M`` output channels,
+``P``/``Q`` output width/height, ``R``/``S`` filter width/height.  An ``fc``
+layer takes ``C``, ``M`` (and ``N``); a ``matmul`` ``[N x C] @ [C x M]`` is the
+same loop nest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+from pydantic import Field, field_validator, model_validator
+
+from ..core.problem import Problem, conv_problem
+from .common import StrictModel, validate
+from .yamlio import Located, load_yaml
+
+PosInt = Annotated[int, Field(ge=1)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Scheme = Literal["fp", "binary", "ternary", "signed-binary", "as-is"]
+
+
+class Provenance(StrictModel):
+    """Where a workload's numbers come from.  Shown by ``sbmodel evaluate``."""
+
+    method: Literal["measured", "calibrated", "shapes-only", "synthetic"]
+    source: str
+    citation: Optional[str] = None
+    command: Optional[str] = None  # the command that regenerates the file
+    created: Optional[str] = None
+    tool_version: Optional[str] = None
+    metrics: Optional[dict[str, float]] = None  # e.g. test_accuracy of the exported checkpoint
+    notes: Optional[str] = None
+
+
+class Bits(StrictModel):
+    weights: PosInt = 8
+    inputs: PosInt = 8
+    outputs: PosInt = 16
+
+
+class Histogram(StrictModel):
+    """``counts[i]`` occurrences of ``values[i]``."""
+
+    values: list[float]
+    counts: list[Annotated[int, Field(ge=0)]]
+
+    @model_validator(mode="after")
+    def _same_length(self) -> "Histogram":
+        if len(self.values) != len(self.counts):
+            raise ValueError(f"values has {len(self.values)} entries but counts has {len(self.counts)}")
+        return self
+
+
+class Region(StrictModel):
+    """How a weight tensor is split into sign/scale regions."""
+
+    kind: Literal["filter", "channel-block", "tensor"] = "filter"
+    size: Optional[PosInt] = None  # input channels per block for kind=channel-block
+
+
+class TensorStats(StrictModel):
+    """Density of a tensor (activations: measured on calibration inputs)."""
+
+    density: Fraction
+    nonzeros: Optional[Annotated[int, Field(ge=0)]] = None
+    elements: Optional[Annotated[int, Field(ge=0)]] = None
+
+
+class WeightStats(TensorStats):
+    """Statistics of a (quantised) weight tensor, as exported by ``sbmodel stats export``."""
+
+    scheme: Scheme
+    bits: Optional[PosInt] = None
+    region: Region = Region()
+    nonzeros_per_filter: Optional[list[Annotated[int, Field(ge=0)]]] = None
+    nonzeros_per_region: Optional[list[Annotated[int, Field(ge=0)]]] = None
+    unique_nonzero_values_per_filter: Optional[list[Annotated[int, Field(ge=0)]]] = None
+    unique_nonzero_values_per_region: Optional[list[Annotated[int, Field(ge=0)]]] = None
+    sign_per_region: Optional[list[Literal[-1, 0, 1]]] = None  # sign of the region's nonzeros (0: mixed/empty)
+    value_histogram: Optional[Histogram] = None
+    zero_run_histogram: Optional[Histogram] = None  # run lengths of zeros in storage order
+    mask: Optional[str] = None  # "file.npz" or "file.npz:key", relative to the workload file
+
+
+class LayerStats(StrictModel):
+    weights: Optional[WeightStats] = None
+    inputs: Optional[TensorStats] = None
+    outputs: Optional[TensorStats] = None
+
+
+class Layer(StrictModel):
+    name: str
+    type: Literal["conv", "fc", "matmul"] = "conv"
+    N: PosInt = 1
+    C: PosInt
+    M: PosInt
+    P: PosInt = 1
+    Q: PosInt = 1
+    R: PosInt = 1
+    S: PosInt = 1
+    stride: Optional[PosInt] = None
+    Wstride: Optional[PosInt] = None
+    Hstride: Optional[PosInt] = None
+    dilation: Optional[PosInt] = None
+    Wdilation: Optional[PosInt] = None
+    Hdilation: Optional[PosInt] = None
+    groups: PosInt = 1
+    bits: Optional[Bits] = None
+    stats: Optional[LayerStats] = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Layer":
+        if self.stride is not None and (self.Wstride is not None or self.Hstride is not None):
+            raise ValueError("give either stride or Wstride/Hstride, not both")
+        if self.dilation is not None and (self.Wdilation is not None or self.Hdilation is not None):
+            raise ValueError("give either dilation or Wdilation/Hdilation, not both")
+        if self.type in ("fc", "matmul") and (self.P, self.Q, self.R, self.S) != (1, 1, 1, 1):
+            raise ValueError(f"a {self.type} layer has P = Q = R = S = 1")
+        if self.C % self.groups or self.M % self.groups:
+            raise ValueError(f"C={self.C} and M={self.M} must be divisible by groups={self.groups}")
+        return self
+
+    def strides(self) -> tuple[int, int]:
+        s = self.stride or 1
+        return (self.Wstride or s, self.Hstride or s)
+
+    def dilations(self) -> tuple[int, int]:
+        d = self.dilation or 1
+        return (self.Wdilation or d, self.Hdilation or d)
+
+    def to_problem(self, default_bits: Bits) -> Problem:
+        bits = self.bits or default_bits
+        ws, hs = self.strides()
+        wd, hd = self.dilations()
+        return conv_problem(
+            self.name, N=self.N, M=self.M, C=self.C, P=self.P, Q=self.Q, R=self.R, S=self.S,
+            Wstride=ws, Hstride=hs, Wdilation=wd, Hdilation=hd, groups=self.groups,
+            word_bits={"Weights": bits.weights, "Inputs": bits.inputs, "Outputs": bits.outputs},
+        )
+
+
+class Workload(StrictModel):
+    name: str
+    description: Optional[str] = None
+    provenance: Provenance
+    bits: Bits = Bits()
+    layers: list[Layer] = Field(min_length=1)
+
+    @field_validator("layers")
+    @classmethod
+    def _unique_names(cls, layers: list[Layer]) -> list[Layer]:
+        seen: set[str] = set()
+        for layer in layers:
+            if layer.name in seen:
+                raise ValueError(f"layer name {layer.name!r} is used twice")
+            seen.add(layer.name)
+        return layers
+
+    def problems(self) -> list[Problem]:
+        return [layer.to_problem(self.bits) for layer in self.layers]
+
+
+class WorkloadFile(StrictModel):
+    workload: Workload
+
+
+def load_workload(path: str | Path) -> Workload:
+    """Read and validate a workload file (see the module docstring)."""
+    located: Located = load_yaml(path)
+    if not isinstance(located.data, dict) or "workload" not in located.data:
+        raise located.error((), "expected a top-level 'workload:' mapping")
+    return validate(WorkloadFile, located).workload
