@@ -1,0 +1,75 @@
+"""The analysis pipeline: dense loop nest -> sparsity -> repetition -> cycles and energy.
+
+:func:`evaluate_layer` is the one entry point; each stage lives in its own module:
+
+* :mod:`.nest`, :mod:`.nest_analysis`, :mod:`.tiling`, :mod:`.counts` — dense accesses;
+* :mod:`.performance` — bandwidth-limited cycles;
+* :mod:`.energy` — actions x energies, leakage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core import Architecture, Mapping, Problem
+from .counts import LayerCounts, dense_counts
+from .energy import compute_energy, leakage_energy, tensor_energy
+from .performance import level_timing
+from .results import ComputeResult, LayerResult, LevelResult, TensorResult
+
+
+def evaluate_counts(counts: LayerCounts, arch: Architecture) -> LayerResult:
+    """Cycles and energy of already-computed action counts."""
+    compute_cycles = counts.compute.cycles
+    timing = level_timing(counts, arch, compute_cycles)
+    total_cycles = int(max([round(compute_cycles)] + [t.cycles for t in timing]))
+
+    levels = []
+    for lc, spec, tm in zip(counts.levels, arch.storage, timing):
+        tensors = []
+        for tc in lc.tensors:
+            by_action = tensor_energy(spec, tc) if tc.kept else {}
+            tensors.append(TensorResult(
+                tensor=tc.tensor, kept=tc.kept, utilized_instances=tc.utilized_instances,
+                tile_size_words=tc.tile_size_words, partition_size_words=tc.partition_size_words,
+                reads=tc.actions.get("read", 0.0), fills=tc.actions.get("fill", 0.0),
+                updates=tc.actions.get("update", 0.0), actions=dict(tc.actions),
+                energy_by_action_pJ=by_action, energy_pJ=sum(by_action.values()),
+            ))
+        leak = leakage_energy(spec, lc.utilized_instances, total_cycles)
+        levels.append(LevelResult(
+            name=spec.name, index=lc.index, instances=spec.instances,
+            utilized_instances=lc.utilized_instances, cycles=tm.cycles, bandwidth_slowdown=tm.slowdown,
+            leakage_pJ=leak, energy_pJ=sum(t.energy_pJ for t in tensors) + leak,
+            tensors=tuple(tensors), container_only=spec.container_only,
+        ))
+
+    cc = counts.compute
+    by_action = compute_energy(arch, cc)
+    compute = ComputeResult(
+        name=arch.compute.name, instances=arch.compute.instances, utilized_instances=cc.utilized_instances,
+        algorithmic_computes=cc.algorithmic * cc.utilized_instances,
+        actual_computes=cc.actions.get("compute", 0.0) * cc.utilized_instances,
+        actions={k: v * cc.utilized_instances for k, v in cc.actions.items()},
+        energy_by_action_pJ=by_action, cycles=int(round(compute_cycles)), energy_pJ=sum(by_action.values()),
+    )
+    energy = compute.energy_pJ + sum(lv.energy_pJ for lv in levels)
+    ideal = cc.algorithmic * cc.utilized_instances / arch.compute.instances
+    return LayerResult(
+        layer=counts.problem.name, architecture=arch.name, cycles=total_cycles, energy_pJ=energy,
+        compute=compute, levels=tuple(levels),
+        utilization=ideal / total_cycles if total_cycles else 0.0, counts=counts,
+    )
+
+
+def evaluate_layer(problem: Problem, arch: Architecture, mapping: Mapping, sparse: Any = None) -> LayerResult:
+    """Evaluate one layer: dense analysis, then (when given) sparse optimisations, then energy."""
+    counts = dense_counts(problem, arch, mapping)
+    if sparse:
+        from ..errors import SbmodelError
+        raise SbmodelError("sparse optimisations are not supported yet")
+    return evaluate_counts(counts, arch)
+
+
+__all__ = ["evaluate_layer", "evaluate_counts", "dense_counts", "LayerResult", "LevelResult",
+           "TensorResult", "ComputeResult", "LayerCounts"]

@@ -1,0 +1,59 @@
+"""Energy = actions x per-action energy (+ leakage), per level, tensor and action.
+
+Storage energies are per *vector* access: ``count`` scalar accesses of a
+level with ``block_size`` words per access cost ``ceil(count / block_size)``
+vector accesses, per instance, summed over the utilised instances.  Leakage
+is paid by every utilised instance of a level for every cycle of the layer.
+"""
+
+from __future__ import annotations
+
+from ..core.architecture import Architecture, StorageLevel
+from .counts import ComputeCounts, TensorCounts
+
+# Actions whose energy is charged per block of words; metadata and (de)compression
+# counts are already in access units.
+BLOCK_ACTIONS = frozenset({
+    "read", "fill", "update", "gated_read", "gated_fill", "gated_update",
+    "skipped_read", "skipped_fill", "skipped_update",
+})
+
+
+def vector_accesses(scalar: float, block_size: int) -> int:
+    """Whole vector accesses needed for ``scalar`` word accesses (per instance)."""
+    n = int(scalar)
+    return -(-n // block_size) if n > 0 else 0
+
+
+def tensor_energy(level: StorageLevel, tc: TensorCounts) -> dict[str, float]:
+    """Energy in pJ of one tensor at one level over all its utilised instances, by action."""
+    if tc.utilized_instances == 0:
+        return {}
+    clusters = min(tc.utilized_instances, level.instances // level.cluster_size)
+    cluster_utilization = tc.utilized_instances / clusters if clusters else 1.0
+    out: dict[str, float] = {}
+    for action, count in tc.actions.items():
+        if count == 0:
+            continue
+        vectors = vector_accesses(count, level.block_size) if action in BLOCK_ACTIONS else count
+        energy = vectors * level.action_energy(action) / cluster_utilization * tc.utilized_instances
+        if energy:
+            out[action] = energy
+    return out
+
+
+def leakage_energy(level: StorageLevel, utilized_instances: int, cycles: int) -> float:
+    """Leakage of the instances a mapping uses (Timeloop power-gates the idle ones)."""
+    return level.action_energy("leak") * utilized_instances * cycles
+
+
+def compute_energy(arch: Architecture, cc: ComputeCounts) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for action, count in cc.actions.items():
+        e = count * cc.utilized_instances * arch.compute.action_energy(action)
+        if e:
+            out[action] = e
+    return out
+
+
+__all__ = ["vector_accesses", "tensor_energy", "leakage_energy", "compute_energy"]

@@ -1,0 +1,1 @@
+"""Reporting: turning results into tables, JSON, CSV and plots."""

@@ -1,0 +1,57 @@
+"""Importer for Timeloop / Sparseloop inputs (v0.3 multi-file or aggregated, v0.4 processed).
+
+:func:`load_timeloop_inputs` turns the file list ``timeloop-model`` takes (plus
+an ERT) into sbmodel's core types, so the same engine evaluates imported and
+native designs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..core import Architecture, Mapping, Problem
+from ..errors import SpecError
+from .architecture import parse_architecture
+from .ert import load_ert, parse_ert
+from .inputs import TimeloopDocument, read_documents
+from .mapping import parse_mapping
+from .problem import parse_problem
+
+
+@dataclass(frozen=True)
+class TimeloopSpec:
+    """Everything a set of Timeloop inputs describes, in sbmodel's types."""
+
+    problem: Problem
+    architecture: Architecture
+    mapping: Mapping | None
+    sparse: Any = None  # raw sparse_optimizations section (parsed by the sparse stage)
+    document: TimeloopDocument | None = field(default=None, compare=False)
+
+
+def load_timeloop_inputs(files: Iterable[str | Path], ert: str | Path | None = None) -> TimeloopSpec:
+    """Parse Timeloop input files; energies come from ``ert`` (or an ``ERT`` section in the inputs)."""
+    doc = read_documents(files)
+    if doc.get("problem") is None:
+        raise SpecError("no 'problem' section in the Timeloop inputs")
+    if doc.get("architecture") is None:
+        raise SpecError("no 'architecture' section in the Timeloop inputs")
+    if ert is not None:
+        ert_table = load_ert(str(ert))
+    elif doc.get("ERT") is not None:
+        ert_table = parse_ert(doc.get("ERT"), doc.file_of("ERT"))
+    else:
+        raise SpecError("no energy reference table: pass --ert ERT.yaml (the ERT Timeloop used)")
+    problem = parse_problem(doc.get("problem"), doc.file_of("problem"))
+    arch = parse_architecture(doc.get("architecture"), ert_table, doc.file_of("architecture"))
+    directives = doc.get("mapping")
+    mapping = None
+    if directives:
+        mapping = parse_mapping(directives, problem, arch, doc.file_of("mapping"))
+    sparse = doc.get("sparse_optimizations")
+    return TimeloopSpec(problem=problem, architecture=arch, mapping=mapping, sparse=sparse, document=doc)
+
+
+__all__ = ["TimeloopSpec", "load_timeloop_inputs"]

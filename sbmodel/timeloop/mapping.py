@@ -1,0 +1,167 @@
+"""Timeloop ``mapping:`` directives -> :class:`~sbmodel.core.Mapping`.
+
+Semantics follow timeloop-model's mapping parser: per target level a temporal
+directive (and a spatial one if the level fans out), ``factors`` like
+``R=3 P1`` (0 means the whole dimension, ``P8,6`` an imperfect factor with
+residual 6), ``permutation`` listed innermost first, ``split`` = how many of
+the spatial permutation's dimensions go along X (default: all), missing
+factors are 1 and missing tensors are kept.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..core.architecture import Architecture
+from ..core.mapping import LevelMapping, Loop, Mapping
+from ..core.problem import Problem
+from ..errors import SpecError
+from .inputs import as_int
+
+_FACTOR = re.compile(r"([A-Za-z]+)\s*=?\s*([0-9]+)(?:,([0-9]+))?")
+
+
+def _parse_factors(text: Any, problem: Problem, where: str, file: str | None) -> dict[str, tuple[int, int]]:
+    if text is None:
+        return {}
+    if isinstance(text, dict):  # tolerate {R: 3, P: 1}
+        text = " ".join(f"{k}={v}" for k, v in text.items())
+    text = str(text).split("#", 1)[0]
+    out: dict[str, tuple[int, int]] = {}
+    bounds = problem.bound
+    for m in _FACTOR.finditer(text):
+        dim, end_s, res_s = m.group(1), m.group(2), m.group(3)
+        if dim not in bounds:
+            raise SpecError(f"{where}: factor for unknown dimension {dim} (problem has {list(problem.dims)})",
+                            file=file)
+        end = int(end_s)
+        if end == 0:
+            end = bounds[dim]
+        residual = int(res_s) if res_s else end
+        out[dim] = (end, residual)
+    return out
+
+
+def _parse_permutation(text: Any, problem: Problem, where: str, file: str | None) -> list[str]:
+    if text is None:
+        return []
+    if isinstance(text, list):
+        perm = [str(t) for t in text]
+    else:
+        perm = [ch for ch in str(text) if not ch.isspace()]
+    for d in perm:
+        if d not in problem.dims:
+            raise SpecError(f"{where}: permutation names unknown dimension {d}", file=file)
+    seen = [d for d in problem.dims if d not in perm]
+    return perm + seen  # pad missing dimensions in problem order, like Timeloop
+
+
+def _names(value: Any, problem: Problem, where: str, file: str | None) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for v in items:
+        if str(v) not in problem.dataspace_names:
+            raise SpecError(f"{where}: unknown data space {v} (problem has {list(problem.dataspace_names)})",
+                            file=file)
+        out.append(str(v))
+    return out
+
+
+def parse_mapping(directives: Any, problem: Problem, arch: Architecture, file: str | None = None) -> Mapping:
+    """Build a :class:`Mapping` from Timeloop mapping directives."""
+    if isinstance(directives, dict) and "mapping" in directives:
+        directives = directives["mapping"]
+    if not isinstance(directives, list):
+        raise SpecError("'mapping' must be a list of directives", file=file)
+    n = arch.num_levels
+    names = [lv.name for lv in arch.storage]
+    temporal: dict[int, dict[str, Any]] = {}
+    spatial: dict[int, dict[str, Any]] = {}
+    keep = {ds: [True] * n for ds in problem.dataspace_names}
+    flags: dict[str, dict[int, set[str]]] = {"no_multicast": {}, "no_link_transfer": {}, "no_temporal_reuse": {}}
+
+    for k, d in enumerate(directives):
+        if not isinstance(d, dict):
+            raise SpecError(f"mapping[{k}]: a directive must be a mapping", file=file)
+        kind = str(d.get("type", ""))
+        target = d.get("target", d.get("name"))
+        if isinstance(target, int) and not isinstance(target, bool):
+            level = target
+            if not 0 <= level < n:
+                raise SpecError(f"mapping[{k}]: target level {target} out of range", file=file)
+        else:
+            tname = re.sub(r"\[\d+\.\.\d+\]", "", str(target))
+            if tname not in names:
+                raise SpecError(f"mapping[{k}]: unknown target level {target!r} (levels: {names})", file=file)
+            level = names.index(tname)
+        where = f"mapping[{k}] ({kind} at {names[level]})"
+        if kind in ("temporal", "spatial"):
+            entry = {
+                "factors": _parse_factors(d.get("factors"), problem, where, file),
+                "permutation": _parse_permutation(d.get("permutation"), problem, where, file),
+                "split": as_int(d["split"], f"{where}.split", file) if "split" in d else len(problem.dims),
+            }
+            if kind == "spatial":
+                fx, fy = arch.fanout(level)
+                if fx * fy <= 1:
+                    raise SpecError(f"{where}: level {names[level]} has no spatial fanout to its children", file=file)
+                spatial[level] = entry
+            else:
+                temporal[level] = entry
+            for flag in ("no_multicast_no_reduction", "no_link_transfer", "no_temporal_reuse"):
+                if flag in d:
+                    key = "no_multicast" if flag.startswith("no_multicast") else flag
+                    flags[key].setdefault(level, set()).update(_names(d[flag], problem, where, file))
+            for unsupported in ("rmw_on_first_writeback",):
+                if d.get(unsupported):
+                    raise SpecError(f"{where}: '{unsupported}' is not supported", file=file)
+        elif kind in ("datatype", "bypass", "bypassing"):
+            for ds in _names(d.get("keep"), problem, where, file):
+                keep[ds][level] = True
+            for ds in _names(d.get("bypass"), problem, where, file):
+                keep[ds][level] = False
+            if d.get("passthrough"):
+                raise SpecError(f"{where}: 'passthrough' is not supported", file=file)
+        elif kind == "skew":
+            raise SpecError(f"{where}: skewed mappings are not supported", file=file)
+        else:
+            raise SpecError(f"mapping[{k}]: unknown directive type {kind!r}", file=file)
+
+    levels = []
+    for i in range(n):
+        t = temporal.get(i, {"factors": {}, "permutation": list(problem.dims), "split": len(problem.dims)})
+        s = spatial.get(i)
+        t_loops = tuple(
+            Loop(dim, t["factors"].get(dim, (1, 1))[0], _res(t["factors"].get(dim, (1, 1))))
+            for dim in t["permutation"] if t["factors"].get(dim, (1, 1))[0] > 1
+        )
+        s_loops: tuple[Loop, ...] = ()
+        if s is not None:
+            loops = []
+            for idx, dim in enumerate(s["permutation"]):
+                end, res = s["factors"].get(dim, (1, 1))
+                if end > 1:
+                    loops.append(Loop(dim, end, _res((end, res)), axis="X" if idx < s["split"] else "Y"))
+            s_loops = tuple(lp for lp in loops if lp.axis == "X") + tuple(lp for lp in loops if lp.axis == "Y")
+        levels.append(LevelMapping(
+            temporal=t_loops,
+            spatial=s_loops,
+            keep=frozenset(ds for ds in problem.dataspace_names if keep[ds][i]),
+            no_multicast=frozenset(flags["no_multicast"].get(i, ())),
+            no_link_transfer=frozenset(flags["no_link_transfer"].get(i, ())),
+            no_temporal_reuse=frozenset(flags["no_temporal_reuse"].get(i, ())),
+        ))
+    mapping = Mapping(tuple(levels), source=file or "")
+    try:
+        mapping.validate(problem, arch)
+    except SpecError as exc:
+        raise SpecError(exc.message, file=file) from None
+    return mapping
+
+
+def _res(pair: tuple[int, int]) -> int | None:
+    end, res = pair
+    return None if res == end else res
