@@ -15,6 +15,23 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_console_script() -> str:
+    """Path of the installed ``sbmodel`` script; skipped locally, a failure under CI."""
+    import shutil
+
+    path = shutil.which("sbmodel")
+    if path is None:
+        msg = "the sbmodel console script is not installed (pip install -e .)"
+        if in_ci():
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
 def reference_root() -> Path:
     env = os.environ.get("SBMODEL_REFERENCE_DIR")
     return Path(env) if env else ROOT.parent / "shared" / "reference"
@@ -25,7 +42,7 @@ def reference_dir() -> Path:
     root = reference_root()
     if not (root / "timeloop" / "manifest.yaml").is_file():
         msg = f"reference data not found at {root} (set SBMODEL_REFERENCE_DIR)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if in_ci():
             pytest.fail(msg)
         pytest.skip(msg)
     return root
