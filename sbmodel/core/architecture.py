@@ -61,6 +61,11 @@ class StorageLevel:
     metadata_storage_depth: int = 0
     # Storage that only carries a spatial fanout and keeps nothing (v0.4 "dummy" containers).
     container_only: bool = False
+    # Design constraints on which tensors the level holds (Timeloop's keep/bypass
+    # constraints): a mapping must keep every tensor of ``must_keep`` and none of
+    # ``must_bypass``; any other tensor is the mapping's (or mapper's) choice.
+    must_keep: frozenset[str] = frozenset()
+    must_bypass: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.instances != self.mesh_x * self.mesh_y:
@@ -75,6 +80,9 @@ class StorageLevel:
         unknown = set(self.energy_pJ) - set(STORAGE_ACTIONS)
         if unknown:
             raise SpecError(f"level {self.name}: unknown storage actions {sorted(unknown)}")
+        both = self.must_keep & self.must_bypass
+        if both:
+            raise SpecError(f"level {self.name}: tensor(s) {sorted(both)} both kept and bypassed")
 
     @property
     def effective_size_words(self) -> int | None:
@@ -104,6 +112,9 @@ class ComputeLevel:
     mesh_y: int = 1
     word_bits: int = 16
     energy_pJ: Mapping[str, float] = field(default_factory=dict)
+    # Operand widths in bits per tensor name (e.g. Weights 8, Inputs 8, Outputs 16);
+    # empty when the front end does not say.
+    operand_bits: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.instances != self.mesh_x * self.mesh_y:
