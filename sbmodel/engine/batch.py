@@ -1,0 +1,644 @@
+"""Dense analysis of many mappings of one layer at once, in NumPy.
+
+The loop-by-loop simulation in :mod:`.nest_analysis` is exact but walks the
+nest in Python; the mapper needs 10^5 evaluations per second.  This module
+computes the same per-level counts in closed form, vectorised over a batch of
+perfectly factorised mappings:
+
+* a tile at a storage level moves only when a temporal loop above it runs;
+  Timeloop simulates iterations 0 and 1 of each loop (iteration 1 weighted by
+  the remaining ones), so the tile visits the corners of a binary counter.
+  Each step ``j`` moves it by ``tau_j = T_j - sum(T_k, k < j)`` (loop ``j``
+  advances, the loops inside it rewind) and occurs ``(n_j - 1) * prod(n_k, k > j)``
+  times.  A step delivers nothing (no move), the part of the tile not
+  overlapping its last position (same direction as the previous move), or
+  the whole tile (a change of direction resets residency).  We evaluate this
+  small state machine by dynamic programming over the loops, for all
+  mappings at once; tensors whose ranks each depend on one dimension need
+  no state (a move never overlaps).
+* a spatial fan-out delivers one copy per group of children that need equal
+  data (multicast); groups are counted from the data-space offsets of the
+  children.
+* bypassed levels, partition sizes, first-read elision, bandwidth, energy and
+  leakage follow :mod:`.tiling`, :mod:`.performance` and :mod:`.energy`.
+
+Mappings this model cannot express exactly (imperfect factors, link
+transfers between neighbouring PEs, unusual projections) are flagged in
+``BatchResult.exact`` so callers re-evaluate them with the simulator; tests
+check agreement with the simulator on random mappings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import gcd
+from typing import Sequence
+
+import numpy as np
+
+from ..core.architecture import Architecture
+from ..core.mapping import LevelMapping, Loop, Mapping
+from ..core.problem import Problem
+
+I64 = np.int64
+
+
+@dataclass(frozen=True)
+class MappingBatch:
+    """``B`` perfectly factorised mappings of one layer, as arrays.
+
+    ``temporal[b, l, d]`` factor of dimension ``d`` at level ``l`` (innermost level 0);
+    ``temporal_order[b, l, k]`` the dimension of the ``k``-th temporal loop (inner to outer);
+    ``spatial[b, l, d]`` the spatial factor fanning out below level ``l``, on axis
+    ``spatial_axis[b, l, d]`` (0 = X, 1 = Y); ``spatial_order[b, l, k]`` spatial loop order
+    (inner to outer, X loops before Y loops); ``keep[b, l, t]`` which tensors a level holds.
+    """
+
+    temporal: np.ndarray
+    temporal_order: np.ndarray
+    spatial: np.ndarray
+    spatial_axis: np.ndarray
+    spatial_order: np.ndarray
+    keep: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.temporal.shape[0])
+
+    def take(self, index: np.ndarray | Sequence[int]) -> "MappingBatch":
+        idx = np.asarray(index)
+        return MappingBatch(*(getattr(self, f)[idx] for f in _FIELDS))
+
+    @staticmethod
+    def concat(batches: Sequence["MappingBatch"]) -> "MappingBatch":
+        return MappingBatch(*(np.concatenate([getattr(b, f) for b in batches]) for f in _FIELDS))
+
+    @staticmethod
+    def from_mappings(problem: Problem, mappings: Sequence[Mapping]) -> "MappingBatch":
+        """Arrays for explicit :class:`Mapping` objects (imperfect factors are not representable)."""
+        dims = {d: i for i, d in enumerate(problem.dims)}
+        names = {t: i for i, t in enumerate(problem.dataspace_names)}
+        B, L, D, T = len(mappings), len(mappings[0].levels), len(problem.dims), len(names)
+        tf = np.ones((B, L, D), I64)
+        sf = np.ones((B, L, D), I64)
+        sa = np.zeros((B, L, D), I64)
+        to = np.tile(np.arange(D, dtype=I64), (B, L, 1))
+        so = np.tile(np.arange(D, dtype=I64), (B, L, 1))
+        keep = np.zeros((B, L, T), bool)
+        for b, m in enumerate(mappings):
+            for l, lm in enumerate(m.levels):
+                order = [dims[lp.dim] for lp in lm.temporal]
+                to[b, l] = order + [d for d in range(D) if d not in order]
+                for lp in lm.temporal:
+                    if lp.residual is not None:
+                        raise ValueError("imperfect factors are not representable in a MappingBatch")
+                    tf[b, l, dims[lp.dim]] *= lp.factor
+                sorder = [dims[lp.dim] for lp in lm.spatial]
+                so[b, l] = sorder + [d for d in range(D) if d not in sorder]
+                for lp in lm.spatial:
+                    sf[b, l, dims[lp.dim]] *= lp.factor
+                    sa[b, l, dims[lp.dim]] = 0 if lp.axis == "X" else 1
+                for t in lm.keep:
+                    keep[b, l, names[t]] = True
+        return MappingBatch(tf, to, sf, sa, so, keep)
+
+    def mapping(self, problem: Problem, b: int) -> Mapping:
+        """The ``b``-th mapping as a :class:`Mapping`."""
+        dims, names = problem.dims, problem.dataspace_names
+        levels = []
+        for l in range(self.temporal.shape[1]):
+            temporal = tuple(Loop(dims[d], int(self.temporal[b, l, d])) for d in self.temporal_order[b, l]
+                             if self.temporal[b, l, d] > 1)
+            spatial = tuple(Loop(dims[d], int(self.spatial[b, l, d]), axis="XY"[int(self.spatial_axis[b, l, d])])
+                            for d in self.spatial_order[b, l] if self.spatial[b, l, d] > 1)
+            keep = frozenset(names[t] for t in range(len(names)) if self.keep[b, l, t])
+            levels.append(LevelMapping(temporal=temporal, spatial=spatial, keep=keep))
+        return Mapping(tuple(levels))
+
+
+_FIELDS = ("temporal", "temporal_order", "spatial", "spatial_axis", "spatial_order", "keep")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Per mapping: totals, and per level/tensor dense counts (per instance)."""
+
+    energy_pJ: np.ndarray  # [B]
+    cycles: np.ndarray  # [B]
+    compute_energy_pJ: np.ndarray  # [B]
+    level_energy_pJ: np.ndarray  # [B, L] dynamic + leakage
+    tensor_energy_pJ: np.ndarray  # [B, L, T]
+    reads: np.ndarray  # [B, L, T]
+    fills: np.ndarray
+    updates: np.ndarray
+    tile_size: np.ndarray  # [B, L, T] words (0 where not kept)
+    utilized_instances: np.ndarray  # [B, L]
+    compute_cycles: np.ndarray  # [B]
+    fits: np.ndarray  # [B] every kept tile fits its level (capacity, fanout)
+    exact: np.ndarray  # [B] closed form is exact (else re-evaluate with the simulator)
+
+
+class _Shape:
+    """Static facts about the layer's tensors used by the closed form."""
+
+    def __init__(self, problem: Problem):
+        self.D = len(problem.dims)
+        self.T = len(problem.dataspaces)
+        dim = {d: i for i, d in enumerate(problem.dims)}
+        self.ranks: list[list[list[tuple[int, int]]]] = [
+            [[(c, dim[d]) for c, d in rank] for rank in ds.projection] for ds in problem.dataspaces
+        ]
+        self.rw = np.array([ds.read_write for ds in problem.dataspaces])
+        # A tensor needs the direction state machine only if some rank mixes dimensions.
+        self.sliding = [any(len(r) > 1 for r in t) for t in self.ranks]
+        # Exactness of the multicast counting: each dimension in at most one rank per tensor.
+        self.simple = all(
+            len({d for r in t for _, d in r}) == sum(len(r) for r in t) for t in self.ranks
+        )
+        self.bounds = np.array(problem.bounds, I64)
+
+
+def _rank_extent(shape: _Shape, t: int, ext: np.ndarray) -> np.ndarray:
+    """Per-rank extent [..., R] of tensor t for op-space extents ext[..., D]."""
+    out = []
+    for rank in shape.ranks[t]:
+        acc = 1
+        for c, d in rank:
+            acc = acc + abs(c) * (ext[..., d] - 1)
+        out.append(acc)
+    return np.stack(out, axis=-1)
+
+
+def _translations(shape: _Shape, t: int, dims: np.ndarray, stride: np.ndarray) -> np.ndarray:
+    """Data-space move [..., R] of one iteration of loops over ``dims`` with op-space ``stride``."""
+    out = []
+    for rank in shape.ranks[t]:
+        acc = np.zeros_like(stride)
+        for c, d in rank:
+            acc = acc + np.where(dims == d, c * stride, 0)
+        out.append(acc)
+    return np.stack(out, axis=-1)
+
+
+def _distinct_offsets(n1: np.ndarray, a: np.ndarray, n2: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distinct values of ``x*a + y*b`` for ``0 <= x < n1``, ``0 <= y < n2`` (a, b > 0)."""
+    g = np.gcd(a, b)
+    a1, b1 = a // g, b // g
+    return n1 * n2 - np.maximum(n1 - b1, 0) * np.maximum(n2 - a1, 0)
+
+
+def evaluate_batch(problem: Problem, arch: Architecture, batch: MappingBatch) -> BatchResult:
+    """Closed-form dense evaluation of every mapping in ``batch`` (see module docstring)."""
+    shape = _Shape(problem)
+    B = batch.size
+    L, D, T = arch.num_levels, shape.D, shape.T
+    tf, sf, to = batch.temporal, batch.spatial, batch.temporal_order
+
+    # ---- tile extents at each level boundary, sizes per tensor --------------------------
+    ext = np.cumprod(tf * sf, axis=1)  # [B, L, D] extent of the tile held at level l
+    ext_below = np.concatenate([np.ones((B, 1, D), I64), ext[:, :-1]], axis=1)  # tile of level l-1
+    spatial_ext = ext_below * sf  # the union of the children's tiles under level l's fanout
+    size = np.stack([np.prod(_rank_extent(shape, t, ext), axis=-1) for t in range(T)], axis=-1)  # [B, L, T]
+    spatial_size = np.stack([np.prod(_rank_extent(shape, t, spatial_ext), axis=-1) for t in range(T)], axis=-1)
+    fanout = np.prod(sf, axis=2)  # [B, L]: children of one instance of level l
+    macs = np.prod(tf, axis=(1, 2))  # temporal iterations = computes per compute unit
+    utilized = np.concatenate([np.cumprod(fanout[:, ::-1], axis=1)[:, ::-1][:, 1:], np.ones((B, 1), I64)], axis=1)
+    compute_units = np.prod(fanout, axis=1)
+    exact = np.ones(B, bool) if shape.simple else np.zeros(B, bool)
+
+    # Temporal loops in nest order (level by level, inner to outer within a level), keeping
+    # only factors > 1: a walk above level l is the suffix of loops at levels >= l.  One
+    # iteration of the loop over d at level l steps the op space by ext_below * sf.
+    all_n = np.take_along_axis(tf, to, 2).reshape(B, -1)
+    all_dim = to.reshape(B, -1)
+    all_step = np.take_along_axis(spatial_ext, to, 2).reshape(B, -1)
+    all_lvl = np.broadcast_to(np.repeat(np.arange(L), D), all_n.shape)
+    act_all, (loop_n, loop_dim, loop_step, loop_lvl) = _compact_rows(all_n > 1, all_n, all_dim, all_step, all_lvl)
+    if loop_n.shape[1] == 0:  # no temporal loop at all: one inert column keeps shapes simple
+        act_all = np.zeros((B, 1), bool)
+        loop_n, loop_dim, loop_step = (np.ones((B, 1), I64) for _ in range(3))
+        loop_lvl = np.zeros((B, 1), I64)
+    K = loop_n.shape[1]
+    loop_n = np.where(act_all, loop_n, 1)
+    # loops from position j outwards: product of factors (for reuse counts and step weights)
+    later = np.cumprod(loop_n[:, ::-1], axis=1)[:, ::-1]
+    later_excl = np.concatenate([later[:, 1:], np.ones((B, 1), I64)], axis=1)
+    weight = (loop_n - 1) * later_excl  # occurrences of step j in a walk containing loop j
+    # Spatial loops of each fanout, inner to outer (X before Y).
+    s_dim = batch.spatial_order
+    s_n = np.take_along_axis(sf, s_dim, 2)
+    s_axis = np.take_along_axis(batch.spatial_axis, s_dim, 2)
+    s_step = np.take_along_axis(ext_below, s_dim, 2)
+    relevant = np.array([[any(d == dd for rank in shape.ranks[t] for _, dd in rank) for d in range(D)]
+                         for t in range(T)])  # [T, D]
+    spatial_levels = [l for l in range(L) if (fanout[:, l] > 1).any()]
+    # per tensor: data-space move of one iteration of each loop, and their running sums
+    trans_all = [np.where(act_all[..., None], _translations(shape, t, loop_dim, loop_step), 0) for t in range(T)]
+    csum_all = [np.cumsum(tr, axis=1) for tr in trans_all]
+
+    # ---- per fanout l (children: level l-1, or the MACs for l = 0) ------------------------
+    # A: words delivered into one child's tile; P: parent accesses per parent instance;
+    # Wt: the same weighted by multicast; LT: words children take from neighbours.
+    A = np.zeros((B, L, T))
+    P = np.zeros((B, L, T))
+    Wt = np.zeros((B, L, T))
+    LT = np.zeros((B, L, T))
+    for l in range(L):
+        child = l - 1
+        in_walk = act_all & (loop_lvl >= l)
+        start = np.argmax(in_walk, axis=1) if K else np.zeros(B, I64)
+        start = np.where(in_walk.any(axis=1), start, K)
+        elements = fanout[:, l]
+        fans = l in spatial_levels
+        for t in range(T):
+            V = size[:, child, t].astype(float) if child >= 0 else np.ones(B)
+            # tile moves of this walk: tau_j = T_j - sum of T_k for walk loops k < j
+            def walk_tau() -> tuple[np.ndarray, np.ndarray]:
+                before = np.take_along_axis(csum_all[t], np.maximum(start - 1, 0)[:, None, None], 1)
+                before = np.where((start > 0)[:, None, None], before, 0)
+                tr = np.where(in_walk[..., None], trans_all[t], 0)
+                tau_ = tr - (csum_all[t] - tr - before)
+                tau_ = np.where(in_walk[..., None], tau_, 0)
+                return tau_, np.any(tau_ != 0, axis=2) & in_walk
+            tau = moves = None
+            effect = np.zeros((B, 0), bool)
+            if fans:
+                s_trans = _translations(shape, t, s_dim[:, l], s_step[:, l])
+                s_trans = np.where((s_n[:, l] > 1)[..., None], s_trans, 0)
+                groups, ok = _group_count(s_n[:, l], s_trans)
+                exact &= ok
+                tau, moves = walk_tau()
+                effect, g_link, n_link = _link_effects(arch, l, s_n[:, l], s_axis[:, l], s_trans, groups, tau, in_walk)
+            else:
+                groups = np.ones(B, I64)
+            linked = effect.any(axis=1) if effect.size else np.zeros(B, bool)
+            wt_l = np.where(in_walk, weight, 0)
+            if child < 0:  # operands of the MACs: points, no temporal reuse, always the same shape
+                P[:, l, t] = macs * groups
+                Wt[:, l, t] = macs * elements
+                if linked.any():
+                    mult = np.where(effect, g_link, groups[:, None])
+                    P[:, l, t] = groups + np.sum(wt_l * mult, axis=1)
+                    Wt[:, l, t] = elements + np.sum(wt_l * np.where(effect, elements[:, None] - n_link,
+                                                                    elements[:, None]), axis=1)
+                    LT[:, l, t] = np.sum(wt_l * np.where(effect, n_link, 0), axis=1)
+                continue
+            needed = batch.keep[:, child, t] | linked
+            # Default (child does not hold the tensor): only the ratio P/Wt matters.
+            A[:, child, t] = V
+            P[:, l, t] = groups
+            Wt[:, l, t] = elements
+            if shape.sliding[t]:
+                if tau is None:
+                    tau, moves = walk_tau()
+                E = _rank_extent(shape, t, ext[:, child])
+                partial = V[:, None] - np.prod(np.maximum(E[:, None, :] - np.abs(tau), 0), axis=2)
+                slides = np.any(moves & (partial < V[:, None]), axis=1)
+            else:
+                slides = np.zeros(B, bool)
+            stateful = needed & (slides | linked)
+            simple = needed & ~stateful
+            if simple.any():
+                if shape.sliding[t]:
+                    # No step overlaps the previous tile: each step that moves it fetches it
+                    # whole (a step can cancel out, e.g. P forward and R back by one).
+                    A_ct = V * (1.0 + np.sum(np.where(moves, weight, 0), axis=1))
+                else:
+                    # Classic reuse: the tile is re-fetched for every iteration of the loops
+                    # from the first one in the walk that moves it outwards.
+                    rel = in_walk & relevant[t][loop_dim]
+                    first = np.where(rel.any(axis=1), np.argmax(rel, axis=1), K)
+                    reuse = np.take_along_axis(np.concatenate([later, np.ones((B, 1), I64)], axis=1),
+                                               first[:, None], 1)[:, 0]
+                    A_ct = V * reuse
+                A[simple, child, t] = A_ct[simple]
+                P[simple, l, t] = (A_ct * groups)[simple]
+                Wt[simple, l, t] = (A_ct * elements)[simple]
+            if stateful.any():
+                i = np.nonzero(stateful)[0]
+                if not shape.sliding[t]:
+                    partial = np.repeat(V[:, None], K, axis=1)
+                eff = effect[i] if effect.size else np.zeros((len(i), K), bool)
+                gl = g_link[i] if effect.size else np.zeros((len(i), K))
+                nl = n_link[i] if effect.size else np.zeros((len(i), K))
+                kact, (kn, ktau, kpart, keff, kg, kl) = _compact_rows(
+                    in_walk[i], loop_n[i], tau[i], partial[i], eff, gl, nl)
+                kmoves = np.any(ktau != 0, axis=2) & kact
+                acc = _walk(ktau, kmoves, kact, np.where(kact, kn, 1), kpart, V[i], keff, kg, kl, groups[i],
+                            elements[i])
+                A[i, child, t], P[i, l, t], Wt[i, l, t], LT[i, l, t] = acc
+
+    # ---- per level: content accesses, partitions, bypass folding, reads/fills/updates -----
+    keep = batch.keep
+    content = P.copy()
+    share = np.zeros((B, L, T))
+    share[:, :-1, :] = Wt[:, 1:, :] / fanout[:, 1:, None]
+    link = LT.copy()
+    partition = np.zeros((B, L, T))
+    partition[:, -1] = size[:, -1]
+    for l in range(L - 2, -1, -1):
+        den = np.where(fanout[:, l + 1, None] > 1, spatial_size[:, l + 1], size[:, l])
+        partition[:, l] = np.floor(partition[:, l + 1] * size[:, l] / den)
+    # bypass: a level that does not keep a tensor hands its children's accesses to its parent
+    for l in range(L - 1):
+        folded = ~keep[:, l, :]
+        ratio = np.divide(P[:, l + 1], Wt[:, l + 1], out=np.zeros((B, T)), where=Wt[:, l + 1] != 0)
+        scaled = content[:, l] * fanout[:, l + 1, None] * ratio
+        content[:, l + 1] = np.where(folded, scaled, content[:, l + 1])
+        link[:, l + 1] = np.where(folded, 0.0, link[:, l + 1])
+    top = L - 1 - np.argmax(keep[:, ::-1, :], axis=1)  # [B, T] outermost keeping level
+    level_ids = np.arange(L)[None, :, None]
+    share = np.where(level_ids == top[:, None, :], 0.0, share)
+    kept = keep & (level_ids <= top[:, None, :])
+    # neighbour transfers: the receiving child level reads and fills them
+    peer = np.zeros((B, L, T))
+    peer[:, :-1] = link[:, 1:] / utilized[:, :-1, None]
+    rw = shape.rw[None, None, :]
+    reads = np.where(rw, _round(content + peer - partition), _round(content + peer))
+    updates = np.where(rw, _round(content), 0.0)
+    outermost = level_ids == top[:, None, :]
+    fills = np.where(rw, _round(np.where(outermost, share + peer, share + peer - partition)), share + peer)
+    reads, updates, fills = (np.where(kept, x, 0.0) for x in (reads, updates, fills))
+    tile = np.where(kept, size, 0)
+
+    # ---- capacity and fanout --------------------------------------------------------------
+    fits = np.ones(B, bool)
+    for l, lv in enumerate(arch.storage):
+        cap = lv.effective_size_words
+        if cap is not None:
+            fits &= tile[:, l, :].sum(axis=1) <= cap
+        fx, fy = arch.fanout(l)
+        ax = batch.spatial_axis[:, l, :]
+        fits &= np.prod(np.where(ax == 0, sf[:, l], 1), axis=1) <= fx
+        fits &= np.prod(np.where(ax == 1, sf[:, l], 1), axis=1) <= fy
+
+    # ---- cycles ---------------------------------------------------------------------------
+    compute_cycles = macs.astype(float)
+    cycles = compute_cycles.copy()
+    for l, lv in enumerate(arch.storage):
+        rbw = reads[:, l].sum(axis=1) / compute_cycles
+        wbw = (fills[:, l] + updates[:, l]).sum(axis=1) / compute_cycles
+        slow = np.ones(B)
+        if lv.read_bandwidth is not None:
+            slow = np.minimum(slow, np.where(rbw > lv.read_bandwidth, lv.read_bandwidth / np.maximum(rbw, 1e-300), 1.0))
+        if lv.write_bandwidth is not None:
+            slow = np.minimum(slow, np.where(wbw > lv.write_bandwidth, lv.write_bandwidth / np.maximum(wbw, 1e-300), 1.0))
+        cycles = np.maximum(cycles, np.ceil(compute_cycles / slow))
+
+    # ---- energy ---------------------------------------------------------------------------
+    tensor_energy = np.zeros((B, L, T))
+    level_energy = np.zeros((B, L))
+    for l, lv in enumerate(arch.storage):
+        clusters = np.minimum(utilized[:, l], lv.instances // lv.cluster_size)
+        cluster_util = np.where(clusters > 0, utilized[:, l] / np.maximum(clusters, 1), 1.0)
+        scale = (utilized[:, l] / cluster_util)[:, None]
+        e = np.zeros((B, T))
+        for count, action in ((reads[:, l], "read"), (fills[:, l], "fill"), (updates[:, l], "update")):
+            vec = -(-np.floor(count).astype(I64) // lv.block_size)
+            e += vec * lv.action_energy(action)
+        tensor_energy[:, l] = e * scale
+        level_energy[:, l] = tensor_energy[:, l].sum(axis=1) + lv.action_energy("leak") * utilized[:, l] * cycles
+    compute_energy = macs * compute_units * arch.compute.action_energy("compute")
+    energy = compute_energy + level_energy.sum(axis=1)
+
+    return BatchResult(
+        energy_pJ=energy, cycles=cycles.astype(I64), compute_energy_pJ=compute_energy.astype(float),
+        level_energy_pJ=level_energy, tensor_energy_pJ=tensor_energy, reads=reads, fills=fills,
+        updates=updates, tile_size=tile, utilized_instances=utilized, compute_cycles=macs,
+        fits=fits, exact=exact,
+    )
+
+
+def _compact_rows(act: np.ndarray, *arrays: np.ndarray):
+    """Move active loops to the front (stable) and trim to the longest active run."""
+    order = np.argsort(~act, axis=1, kind="stable")
+    m = int(act.sum(axis=1).max()) if act.size else 0
+    out = []
+    for a in arrays:
+        idx = order if a.ndim == 2 else order[..., None]
+        out.append(np.take_along_axis(a, idx, 1)[:, :m])
+    return np.take_along_axis(act, order, 1)[:, :m], out
+
+
+def _group_count(n: np.ndarray, trans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Children with distinct data (multicast groups) of a fanout, per mapping.
+
+    Offsets along each tensor rank are ``sum(i_j * T_j)``; ranks are independent
+    when every dimension indexes one rank.  Returns counts and whether exact.
+    """
+    B = n.shape[0]
+    count = np.ones(B, I64)
+    ok = np.ones(B, bool)
+    for r in range(trans.shape[2]):
+        moving = trans[:, :, r] != 0
+        k = moving.sum(axis=1)
+        n1, a1 = _first_two(n, np.abs(trans[:, :, r]), moving, 0)
+        n2, a2 = _first_two(n, np.abs(trans[:, :, r]), moving, 1)
+        pair = _distinct_offsets(n1, np.maximum(a1, 1), n2, np.maximum(a2, 1))
+        count *= np.where(k == 0, 1, np.where(k == 1, n1, pair))
+        ok &= k <= 2
+    return count, ok
+
+
+_HASH = np.random.default_rng(20261126).integers(1, 2**62, size=4096, dtype=np.int64).astype(np.uint64) | 1
+
+
+def _hash_rows(x: np.ndarray, salt: int) -> np.ndarray:
+    """64-bit hash of each row of an integer array (wrapping arithmetic)."""
+    flat = x.reshape(x.shape[0], -1).astype(np.int64).view(np.uint64)
+    k = _HASH[salt: salt + flat.shape[1]]
+    with np.errstate(over="ignore"):
+        return (flat * k).sum(axis=1, dtype=np.uint64) ^ np.uint64(salt * 0x9E3779B97F4A7C15 % 2**64)
+
+
+def _link_effects(arch: Architecture, level: int, n: np.ndarray, axis: np.ndarray, trans: np.ndarray,
+                  groups: np.ndarray, tau: np.ndarray, act: np.ndarray):
+    """For each walk step, whether children take its delta from a neighbour (Timeloop link transfers).
+
+    A child ``e`` can take the delta of this step from a mesh neighbour ``n``
+    that received, one step earlier, the same data: ``offset(n) - offset(e) == tau``.
+    Timeloop uses the transfers when they leave fewer parent accesses (fewer
+    multicast groups).  Returns (effect[B, m], groups_left[B, m], linked_children[B, m]).
+    """
+    B, m = tau.shape[:2]
+    effect = np.zeros((B, m), bool)
+    g_left = np.zeros((B, m))
+    linked = np.zeros((B, m))
+    if m == 0 or B == 0:
+        return effect, g_left, linked
+    fx, fy = arch.fanout(level)
+    lx = np.prod(np.where(axis == 0, n, 1), axis=1)
+    ly = np.prod(np.where(axis == 1, n, 1), axis=1)
+    H = np.maximum(fx, lx)
+    Vs = np.maximum(fy, ly)
+    multi = np.prod(n, axis=1) > 1
+    if not multi.any():
+        return effect, g_left, linked
+    cfg = _hash_rows(np.concatenate([n, axis, trans.reshape(B, -1), H[:, None], Vs[:, None]], axis=1), 7)
+    cfg = np.where(multi, cfg, np.uint64(0))
+    keys, vals, live = [], [], []
+    uniq, first, inverse = np.unique(cfg, return_index=True, return_inverse=True)
+    for k, (u, b) in enumerate(zip(uniq, first)):
+        if u == 0:
+            continue
+        table = _config_links(n[b], trans[b], int(H[b]), int(Vs[b]), int(groups[b]))
+        if table:
+            live.append(k)
+        for tau_vec, (gl, ln) in table.items():
+            keys.append(_combine(u, _hash_rows(np.array([tau_vec]), 3)[0]))
+            vals.append((gl, ln))
+    if not keys:
+        return effect, g_left, linked
+    order = np.argsort(np.array(keys, dtype=np.uint64))
+    table = np.array(keys, dtype=np.uint64)[order]
+    values = np.array(vals, dtype=float)[order]
+    rows = np.nonzero(np.isin(inverse.reshape(-1), live))[0]  # mappings whose fanout can link
+    sub = tau[rows]
+    step_keys = _combine(cfg[rows][:, None], _hash_rows(sub.reshape(len(rows) * m, -1), 3).reshape(len(rows), m))
+    pos = np.clip(np.searchsorted(table, step_keys), 0, len(table) - 1)
+    hit = (table[pos] == step_keys) & act[rows]
+    effect[rows] = hit
+    g_left[rows] = np.where(hit, values[pos, 0], 0.0)
+    linked[rows] = np.where(hit, values[pos, 1], 0.0)
+    return effect, g_left, linked
+
+
+def _combine(a, b):
+    with np.errstate(over="ignore"):
+        return np.asarray(a, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.asarray(b, dtype=np.uint64)
+
+
+def _config_links(n: np.ndarray, trans: np.ndarray, H: int, Vs: int, groups: int) -> dict:
+    """Enumerate one fanout's children: for every neighbour offset ``tau`` that would
+    remove whole multicast groups, the groups left and the number of linked children."""
+    live = n > 1
+    ns = n[live]
+    T = trans[live]
+    idx = np.indices(tuple(ns[::-1])).reshape(len(ns), -1)[::-1]  # loop indices, innermost fastest
+    E = idx.shape[1]
+    sig = np.concatenate([[1], np.cumprod(ns)[:-1]]) if len(ns) else np.array([], dtype=I64)
+    lin = (idx * sig[:, None]).sum(axis=0) if len(ns) else np.zeros(1, I64)
+    off = (idx.T @ T) if len(ns) else np.zeros((1, trans.shape[1]), I64)
+    h, v = lin % H, lin // H
+    pos = {int(x): e for e, x in enumerate(lin)}
+    diffs: dict[tuple[int, ...], set[int]] = {}
+    for dh, dv in ((0, -1), (0, 1), (-1, 0), (1, 0)):
+        hh, vv = h + dh, v + dv
+        valid = (hh >= 0) & (hh < H) & (vv >= 0) & (vv < Vs)
+        for e in np.nonzero(valid)[0]:
+            nb = pos.get(int(vv[e] * H + hh[e]))
+            if nb is not None:
+                diffs.setdefault(tuple(int(x) for x in off[nb] - off[e]), set()).add(int(e))
+    out = {}
+    for tau, linked in diffs.items():
+        rest = np.ones(E, bool)
+        rest[list(linked)] = False
+        left = len({tuple(r) for r in off[rest]}) if rest.any() else 0
+        if left < groups:
+            out[tau] = (float(left), float(len(linked)))
+    return out
+
+
+def _first_two(fac: np.ndarray, step: np.ndarray, moving: np.ndarray, which: int) -> tuple[np.ndarray, np.ndarray]:
+    """Factor and step of the first (``which=0``) or second moving loop; (1, 1) if absent."""
+    rank = np.cumsum(moving, axis=1) - 1
+    sel = moving & (rank == which)
+    n = np.where(sel.any(axis=1), np.sum(np.where(sel, fac, 0), axis=1), 1)
+    a = np.where(sel.any(axis=1), np.sum(np.where(sel, step, 0), axis=1), 1)
+    return n, a
+
+
+def _walk(tau, moves, act, n, partial, V, effect, g_link, n_link, groups, elements):
+    """Weighted deliveries of the binary-counter walk, with direction resets and links.
+
+    State = (remembered direction, kind of the last delta).  Direction 0 = none,
+    k+1 = ``tau_k`` (canonical: first loop with that move); kind 0 = empty,
+    1 = whole tile, 2 = partial.  A neighbour link can replace a parent access
+    only when this delta and the previous one are non-empty and of the same
+    kind (then one is the other moved by ``tau``).  ``F[b, s]`` is the state the
+    walk over the loops processed so far reaches from ``s``; ``G*[b, s]`` what it
+    accumulates: child deliveries, parent accesses, multicast-weighted parent
+    accesses, link transfers.
+    """
+    B, m, _ = tau.shape
+    first = np.stack([V, V * groups, V * elements, np.zeros(B)])
+    if m == 0:
+        return tuple(first)
+    eq = np.all(tau[:, :, None, :] == tau[:, None, :, :], axis=3)  # [B, m, m]
+    canon = np.argmax(eq, axis=1)
+    if not effect.any():  # no links: the kind of delta never matters, only the direction
+        A = V + _walk_directions(eq, canon, moves, act, n, partial, V)
+        return A, A * groups, A * elements, np.zeros(B)
+    S = 3 * (m + 1)
+    F = np.tile(np.arange(S), (B, 1))
+    GA, GP, GW, GL = (np.zeros((B, S)) for _ in range(4))
+    rows = np.arange(B)[:, None]
+    full_size = partial >= V[:, None]
+    Vc = V[:, None]
+    for j in range(m):
+        on = act[:, j]
+        if not on.any():
+            continue
+        d1, k1 = np.divmod(F, 3)
+        same = eq[rows, np.maximum(d1 - 1, 0), j] & (d1 > 0)
+        mv = moves[:, j][:, None]
+        cont = (d1 == 0) | same
+        delta = np.where(mv, np.where(cont, partial[:, j][:, None], Vc), 0.0)
+        kind = np.where(mv, np.where(cont & ~full_size[:, j][:, None], 2, 1), 0)
+        d2 = np.where(mv, np.where(d1 == 0, canon[:, j][:, None] + 1, np.where(same, d1, 0)), d1)
+        s2 = d2 * 3 + kind
+        scale = (n[:, j] - 1)[:, None]
+        if effect[:, j].any():
+            link = effect[:, j][:, None] & (kind == k1) & (kind != 0)
+            gp = np.where(link, g_link[:, j][:, None], groups[:, None])
+            wt = np.where(link, (elements - n_link[:, j])[:, None], elements[:, None])
+            lt = np.where(link, n_link[:, j][:, None], 0.0)
+        else:
+            gp, wt, lt = groups[:, None], elements[:, None], 0.0
+        newA = GA + scale * (delta + np.take_along_axis(GA, s2, 1))
+        newP = GP + scale * (delta * gp + np.take_along_axis(GP, s2, 1))
+        newW = GW + scale * (delta * wt + np.take_along_axis(GW, s2, 1))
+        newL = GL + scale * (delta * lt + np.take_along_axis(GL, s2, 1))
+        newF = np.take_along_axis(F, s2, 1)
+        if on.all():
+            GA, GP, GW, GL, F = newA, newP, newW, newL, newF
+        else:
+            o = on[:, None]
+            GA, GP, GW, GL, F = (np.where(o, a, b) for a, b in
+                                 ((newA, GA), (newP, GP), (newW, GW), (newL, GL), (newF, F)))
+    start = 0 * 3 + 1  # no direction yet, last delta = the whole tile
+    return (first[0] + GA[:, start], first[1] + GP[:, start], first[2] + GW[:, start], first[3] + GL[:, start])
+
+
+def _walk_directions(eq, canon, moves, act, n, partial, V) -> np.ndarray:
+    """:func:`_walk` without links: state = remembered direction only; returns deliveries
+    after the first tile."""
+    B, m = moves.shape
+    rows = np.arange(B)[:, None]
+    F = np.tile(np.arange(m + 1), (B, 1))
+    G = np.zeros((B, m + 1))
+    Vc = V[:, None]
+    for j in range(m):
+        on = act[:, j]
+        if not on.any():
+            continue
+        same = eq[rows, np.maximum(F - 1, 0), j] & (F > 0)
+        mv = moves[:, j][:, None]
+        cont = (F == 0) | same
+        delta = np.where(mv, np.where(cont, partial[:, j][:, None], Vc), 0.0)
+        s2 = np.where(mv, np.where(F == 0, canon[:, j][:, None] + 1, np.where(same, F, 0)), F)
+        G_new = G + (n[:, j] - 1)[:, None] * (delta + np.take_along_axis(G, s2, 1))
+        F_new = np.take_along_axis(F, s2, 1)
+        if on.all():
+            G, F = G_new, F_new
+        else:
+            o = on[:, None]
+            G, F = np.where(o, G_new, G), np.where(o, F_new, F)
+    return G[:, 0]
+
+
+def _round(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+__all__ = ["MappingBatch", "BatchResult", "evaluate_batch", "gcd"]
