@@ -57,6 +57,74 @@ def _timeloop_map(args: argparse.Namespace) -> int:
     raise SbmodelError("'sbmodel timeloop map' needs the mapper, which is not implemented yet")
 
 
+def _add_stats(sub: argparse._SubParsersAction) -> None:
+    from .quant.cli_args import EXPORT_DESCRIPTION, add_export_arguments
+
+    p = sub.add_parser("stats", help="export per-layer weight statistics from trained checkpoints",
+                       description="Weight statistics of binary, ternary and signed-binary networks.")
+    ssub = p.add_subparsers(dest="stats_command", metavar="{export}", required=True)
+    q = ssub.add_parser("export", help="quantise a checkpoint and write its statistics into a workload file",
+                        description=EXPORT_DESCRIPTION)
+    add_export_arguments(q)
+    q.set_defaults(handler=_stats_export)
+
+
+def _stats_export(args: argparse.Namespace) -> int:
+    from .quant.cli_args import run_export
+
+    return run_export(args)
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="per-layer and total cycles, traffic and energy of a workload on an architecture",
+        description="Evaluate every layer of WORKLOAD on ARCH (our YAML formats). Layers take their "
+        "mapping from --mapping; layers without one are mapped by the mapping search.",
+    )
+    p.add_argument("arch", metavar="ARCH", help="architecture YAML (e.g. arch_specs/eyeriss_like.yaml)")
+    p.add_argument("workload", metavar="WORKLOAD", help="workload YAML (e.g. workloads/resnet18.yaml)")
+    p.add_argument("--mapping", metavar="FILE", help="mapping YAML covering some or all layers")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    p.add_argument("--output", metavar="PATH", help="write the report to PATH instead of stdout")
+    p.add_argument("--layers", metavar="NAME", nargs="+", help="evaluate only these layers")
+    p.set_defaults(handler=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .api import evaluate
+    from .report.network import to_csv, to_json, to_table
+
+    result = evaluate(args.arch, args.workload, mappings=args.mapping, layers=args.layers)
+    text = {"table": to_table, "json": to_json, "csv": to_csv}[args.format](result)
+    _emit(text, args.output)
+    return 0
+
+
+def _emit(text: str, output: str | None) -> None:
+    """Print, or write atomically to ``output`` (never a half-written file)."""
+    if output is None:
+        print(text)
+        return
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from .errors import SbmodelError
+
+    target = Path(output)
+    if target.parent and not target.parent.exists():
+        raise SbmodelError(f"cannot write {output}: folder {target.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text if text.endswith("\n") else text + "\n")
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise SbmodelError(f"cannot write {output}: {exc.strerror}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sbmodel",
@@ -65,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sbmodel {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_evaluate(sub)
     _add_timeloop(sub)
+    _add_stats(sub)
     return parser
 
 

@@ -1,0 +1,161 @@
+"""Python API: the same operations as the CLI, returning typed results and DataFrames.
+
+>>> from sbmodel.api import evaluate
+>>> result = evaluate("arch_specs/eyeriss_like.yaml", "workloads/v4_default_problem.yaml",
+...                   mappings="mappings/eyeriss_like_v4_default.yaml")
+>>> result.totals()["energy_pJ"]            # doctest: +SKIP
+>>> result.layers_frame()                   # one row per layer (pandas)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping as TypingMapping, Sequence
+
+from .core import Architecture, Mapping, Problem
+from .engine import evaluate_layer
+from .engine.results import LayerResult
+from .errors import SbmodelError
+from .spec.workload import Provenance, Workload
+
+if TYPE_CHECKING:  # pandas is imported lazily: the CLI's json/table paths do not need it
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class NetworkResult:
+    """Per-layer results of one workload on one architecture."""
+
+    architecture: Architecture
+    workload: Workload
+    layers: tuple[LayerResult, ...]
+    mappings: tuple[Mapping, ...]
+    mapping_sources: tuple[str, ...]  # per layer: the mapping file, or "mapper"
+    extras: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def provenance(self) -> Provenance:
+        return self.workload.provenance
+
+    def totals(self) -> dict[str, float]:
+        return {
+            "energy_pJ": sum(r.energy_pJ for r in self.layers),
+            "cycles": sum(r.cycles for r in self.layers),
+            "computes": sum(r.compute.actual_computes for r in self.layers),
+            "algorithmic_computes": sum(r.compute.algorithmic_computes for r in self.layers),
+        }
+
+    def layers_frame(self) -> "pd.DataFrame":
+        """One row per layer: cycles, energy, computes, utilisation, energy per level."""
+        import pandas as pd
+
+        rows = []
+        for r in self.layers:
+            row: dict[str, Any] = {
+                "layer": r.layer, "cycles": r.cycles, "energy_pJ": r.energy_pJ,
+                "computes": r.compute.actual_computes, "utilization": r.utilization,
+                f"energy_pJ.{r.compute.name}": r.compute.energy_pJ,
+            }
+            for lv in r.levels:
+                if lv.container_only:
+                    continue
+                row[f"energy_pJ.{lv.name}"] = lv.energy_pJ
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def accesses_frame(self) -> "pd.DataFrame":
+        """Long format: one row per (layer, level, tensor, action) with counts and energy."""
+        import pandas as pd
+
+        rows = []
+        for r in self.layers:
+            for lv in r.levels:
+                for t in lv.tensors:
+                    if not t.kept:
+                        continue
+                    for action, count in t.actions.items():
+                        rows.append({
+                            "layer": r.layer, "level": lv.name, "tensor": t.tensor, "action": action,
+                            "count_per_instance": count, "instances": t.utilized_instances,
+                            "count_total": count * t.utilized_instances,
+                            "energy_pJ": t.energy_by_action_pJ.get(action, 0.0),
+                        })
+            for action, count in r.compute.actions.items():
+                rows.append({
+                    "layer": r.layer, "level": r.compute.name, "tensor": "", "action": action,
+                    "count_per_instance": count / max(r.compute.utilized_instances, 1),
+                    "instances": r.compute.utilized_instances, "count_total": count,
+                    "energy_pJ": r.compute.energy_by_action_pJ.get(action, 0.0),
+                })
+        return pd.DataFrame(rows)
+
+
+def _load_arch(arch: str | Path | Architecture) -> Architecture:
+    if isinstance(arch, Architecture):
+        return arch
+    from .spec import load_architecture
+
+    return load_architecture(arch)
+
+
+def _load_workload(workload: str | Path | Workload) -> Workload:
+    if isinstance(workload, Workload):
+        return workload
+    from .spec import load_workload
+
+    return load_workload(workload)
+
+
+MapperFn = Callable[[Problem, Architecture], Mapping]
+
+
+def evaluate(
+    arch: str | Path | Architecture,
+    workload: str | Path | Workload,
+    mappings: str | Path | TypingMapping[str, Mapping] | None = None,
+    *,
+    mapper: MapperFn | None = None,
+    layers: Sequence[str] | None = None,
+) -> NetworkResult:
+    """Evaluate every layer of ``workload`` on ``arch``.
+
+    Layers take their mapping from ``mappings`` (a mapping file or ``{layer: Mapping}``);
+    layers without one are mapped by ``mapper`` (the mapping search) when given.
+    """
+    architecture = _load_arch(arch)
+    wl = _load_workload(workload)
+    problems = wl.problems()
+    if layers is not None:
+        wanted = set(layers)
+        unknown = wanted - {p.name for p in problems}
+        if unknown:
+            raise SbmodelError(f"unknown layer(s) {sorted(unknown)} in workload {wl.name}")
+        problems = [p for p in problems if p.name in wanted]
+    given: dict[str, Mapping]
+    source = ""
+    if mappings is None:
+        given = {}
+    elif isinstance(mappings, (str, Path)):
+        from .spec import load_mappings
+
+        given = load_mappings(mappings, architecture, problems)
+        source = str(mappings)
+    else:
+        given = dict(mappings)
+    results, used, sources = [], [], []
+    for problem in problems:
+        if problem.name in given:
+            mapping, src = given[problem.name], source or "given"
+        elif mapper is not None:
+            mapping, src = mapper(problem, architecture), "mapper"
+        else:
+            raise SbmodelError(
+                f"no mapping for layer {problem.name}: give a mapping file that covers it (--mapping)")
+        results.append(evaluate_layer(problem, architecture, mapping))
+        used.append(mapping)
+        sources.append(src)
+    return NetworkResult(architecture, wl, tuple(results), tuple(used), tuple(sources))
+
+
+__all__ = ["evaluate", "NetworkResult"]
