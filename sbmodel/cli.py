@@ -88,14 +88,35 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
     p.add_argument("--output", metavar="PATH", help="write the report to PATH instead of stdout")
     p.add_argument("--layers", metavar="NAME", nargs="+", help="evaluate only these layers")
+    _add_search_options(p)
     p.set_defaults(handler=_evaluate)
+
+
+def _add_search_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("mapping search (layers without a given mapping)")
+    g.add_argument("--objective", choices=("energy", "delay", "edp"), default="edp",
+                   help="what the mapper minimises (default: edp)")
+    g.add_argument("--budget", type=int, default=20_000, metavar="N",
+                   help="candidate mappings evaluated per layer shape (default: 20000)")
+    g.add_argument("--seed", type=int, default=0, help="random seed of the search (default: 0)")
+
+
+def _mapper_from(args: argparse.Namespace):
+    from .mapper import find_mapping
+
+    if args.budget < 1:
+        from .errors import SbmodelError
+
+        raise SbmodelError("--budget must be at least 1")
+    return lambda problem, arch: find_mapping(problem, arch, args.objective, budget=args.budget, seed=args.seed)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from .api import evaluate
     from .report.network import to_csv, to_json, to_table
 
-    result = evaluate(args.arch, args.workload, mappings=args.mapping, layers=args.layers)
+    result = evaluate(args.arch, args.workload, mappings=args.mapping, layers=args.layers,
+                      mapper=_mapper_from(args))
     text = {"table": to_table, "json": to_json, "csv": to_csv}[args.format](result)
     _emit(text, args.output)
     return 0
@@ -125,6 +146,37 @@ def _emit(text: str, output: str | None) -> None:
         raise SbmodelError(f"cannot write {output}: {exc.strerror}") from None
 
 
+def _add_map(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "map",
+        help="search the best mapping of every layer and write them as a mapping file",
+        description="Search mappings of every layer of WORKLOAD on ARCH (repeated shapes share one search) "
+        "and print or write them in sbmodel's mapping format.",
+    )
+    p.add_argument("arch", metavar="ARCH", help="architecture YAML")
+    p.add_argument("workload", metavar="WORKLOAD", help="workload YAML")
+    p.add_argument("-o", "--output", metavar="PATH", help="write the mapping file to PATH")
+    p.add_argument("--layers", metavar="NAME", nargs="+", help="map only these layers")
+    _add_search_options(p)
+    p.set_defaults(handler=_map)
+
+
+def _map(args: argparse.Namespace) -> int:
+    from .api import evaluate
+    from .spec.mapping import dump_mappings
+
+    result = evaluate(args.arch, args.workload, layers=args.layers, mapper=_mapper_from(args))
+    problems = {p.name: p for p in result.workload.problems()}
+    text = dump_mappings([(problems[r.layer], m) for m, r in zip(result.mappings, result.layers)],
+                         result.architecture)
+    _emit(text, args.output)
+    if args.output:
+        t = result.totals()
+        print(f"wrote mappings of {len(result.layers)} layers to {args.output}: "
+              f"total {t['energy_pJ']:.6g} pJ, {int(t['cycles'])} cycles ({args.objective})", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sbmodel",
@@ -134,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sbmodel {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_evaluate(sub)
+    _add_map(sub)
     _add_timeloop(sub)
     _add_stats(sub)
     return parser

@@ -1,0 +1,24 @@
+"""Mapping search: the map space of a layer and a fast, seeded search over it."""
+
+from .cache import DEFAULT_CACHE, MappingCache
+from .search import OBJECTIVES, SearchResult, search
+from .space import Constraints, LevelConstraints, MapSpace
+
+__all__ = ["search", "SearchResult", "OBJECTIVES", "MapSpace", "Constraints", "LevelConstraints",
+           "MappingCache", "DEFAULT_CACHE", "find_mapping"]
+
+
+def find_mapping(problem, arch, objective: str = "edp", *, budget: int = 20_000, seed: int = 0,
+                 constraints: Constraints | None = None, cache: MappingCache | None = DEFAULT_CACHE):
+    """Search a mapping for one layer, reusing a cached result for an identical
+    (architecture, layer shape, statistics, settings)."""
+    key = None
+    if cache is not None:
+        key = cache.key(arch, problem, objective=objective, budget=budget, seed=seed, constraints=constraints)
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+    found = search(problem, arch, objective, budget=budget, seed=seed, constraints=constraints).mapping
+    if cache is not None:
+        cache.put(key, found)
+    return found

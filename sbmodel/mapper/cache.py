@@ -1,0 +1,99 @@
+"""Mapping cache: repeated layer shapes (and sweep points) reuse a search result.
+
+Keyed by a fingerprint of everything a search depends on: the architecture
+(levels, sizes, fanouts, energies, constraints), the layer's shape and
+statistics, the objective, budget and seed.  Held in memory per process and,
+when a directory is given, as small JSON files shared across processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from ..core.architecture import Architecture
+from ..core.mapping import LevelMapping, Loop, Mapping
+from ..core.problem import Problem
+
+
+def _plain(x: Any) -> Any:
+    if is_dataclass(x) and not isinstance(x, type):
+        return {k: _plain(v) for k, v in asdict(x).items()}
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in sorted(x.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, (set, frozenset)):
+        return sorted(_plain(v) for v in x)
+    return x
+
+
+def fingerprint(*parts: Any) -> str:
+    text = json.dumps([_plain(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def problem_key(problem: Problem) -> Any:
+    """Shape (not name) of a layer plus whatever statistics it carries."""
+    return {"dims": problem.dims, "bounds": problem.bounds, "dataspaces": _plain(problem.dataspaces),
+            "densities": _plain(dict(problem.densities)), "bits": _plain(dict(problem.word_bits))}
+
+
+def mapping_to_json(m: Mapping) -> list[dict[str, Any]]:
+    return [{"temporal": [[lp.dim, lp.factor] for lp in lm.temporal],
+             "spatial": [[lp.dim, lp.factor, lp.axis] for lp in lm.spatial],
+             "keep": sorted(lm.keep)} for lm in m.levels]
+
+
+def mapping_from_json(data: list[dict[str, Any]], source: str = "cache") -> Mapping:
+    return Mapping(tuple(
+        LevelMapping(temporal=tuple(Loop(d, f) for d, f in lv["temporal"]),
+                     spatial=tuple(Loop(d, f, axis=a) for d, f, a in lv["spatial"]),
+                     keep=frozenset(lv["keep"]))
+        for lv in data), source=source)
+
+
+class MappingCache:
+    """In-memory cache, optionally backed by a directory of JSON files."""
+
+    def __init__(self, directory: str | Path | None = None):
+        self.directory = Path(directory) if directory else None
+        self._memory: dict[str, Mapping] = {}
+        self.hits = self.misses = 0
+
+    def key(self, arch: Architecture, problem: Problem, **settings: Any) -> str:
+        return fingerprint(arch, problem_key(problem), settings)
+
+    def get(self, key: str) -> Mapping | None:
+        m = self._memory.get(key)
+        if m is None and self.directory is not None:
+            path = self.directory / f"{key}.json"
+            if path.is_file():
+                try:
+                    m = mapping_from_json(json.loads(path.read_text()), source=f"cache:{path.name}")
+                except (ValueError, KeyError, TypeError):
+                    m = None  # a damaged entry is ignored and rewritten
+                if m is not None:
+                    self._memory[key] = m
+        if m is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return m
+
+    def put(self, key: str, mapping: Mapping) -> None:
+        self._memory[key] = mapping
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
+            with os.fdopen(fd, "w") as fh:
+                json.dump(mapping_to_json(mapping), fh)
+            os.replace(tmp, self.directory / f"{key}.json")
+
+
+DEFAULT_CACHE = MappingCache(os.environ.get("SBMODEL_MAPPING_CACHE") or None)
