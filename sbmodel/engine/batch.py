@@ -187,8 +187,65 @@ def _distinct_offsets(n1: np.ndarray, a: np.ndarray, n2: np.ndarray, b: np.ndarr
     return n1 * n2 - np.maximum(n1 - b1, 0) * np.maximum(n2 - a1, 0)
 
 
-def evaluate_batch(problem: Problem, arch: Architecture, batch: MappingBatch) -> BatchResult:
-    """Closed-form dense evaluation of every mapping in ``batch`` (see module docstring)."""
+def evaluate_batch(problem: Problem, arch: Architecture, batch: MappingBatch, *,
+                   prefilter: bool = True) -> BatchResult:
+    """Closed-form dense evaluation of every mapping in ``batch`` (see module docstring).
+
+    With ``prefilter`` (the default, as in Timeloop's mapper) candidates whose kept tiles
+    overflow a buffer or whose spatial factors exceed a fanout are rejected first and get
+    infinite energy and cycles; the full analysis runs on the rest.
+    """
+    if prefilter:
+        ok = fits(problem, arch, batch)
+        if not ok.all():
+            full = _infeasible(batch, arch.num_levels, len(problem.dataspaces))
+            idx = np.nonzero(ok)[0]
+            if idx.size:
+                part = _evaluate(problem, arch, batch.take(idx))
+                for name in BatchResult.__dataclass_fields__:
+                    getattr(full, name)[idx] = getattr(part, name)
+            return full
+    return _evaluate(problem, arch, batch)
+
+
+def fits(problem: Problem, arch: Architecture, batch: MappingBatch) -> np.ndarray:
+    """Kept tiles fit every buffer and spatial factors fit every fanout (cheap, no access analysis)."""
+    shape = _Shape(problem)
+    ext = np.cumprod(batch.temporal * batch.spatial, axis=1)
+    keep = batch.keep
+    L = arch.num_levels
+    level_ids = np.arange(L)[None, :, None]
+    top = L - 1 - np.argmax(keep[:, ::-1, :], axis=1)
+    kept = keep & (level_ids <= top[:, None, :])
+    ok = np.ones(batch.size, bool)
+    for l, lv in enumerate(arch.storage):
+        cap = lv.effective_size_words
+        if cap is not None:
+            words = np.zeros(batch.size, I64)
+            for t in range(shape.T):
+                tile = np.prod(_rank_extent(shape, t, ext[:, l]), axis=-1)
+                words += np.where(kept[:, l, t], tile, 0)
+            ok &= words <= cap
+        fx, fy = arch.fanout(l)
+        ax = batch.spatial_axis[:, l, :]
+        sf = batch.spatial[:, l]
+        ok &= np.prod(np.where(ax == 0, sf, 1), axis=1) <= fx
+        ok &= np.prod(np.where(ax == 1, sf, 1), axis=1) <= fy
+    return ok
+
+
+def _infeasible(batch: MappingBatch, L: int, T: int) -> BatchResult:
+    B = batch.size
+    return BatchResult(
+        energy_pJ=np.full(B, np.inf), cycles=np.full(B, np.iinfo(I64).max, I64),
+        compute_energy_pJ=np.full(B, np.inf), level_energy_pJ=np.full((B, L), np.inf),
+        tensor_energy_pJ=np.full((B, L, T), np.inf), reads=np.zeros((B, L, T)), fills=np.zeros((B, L, T)),
+        updates=np.zeros((B, L, T)), tile_size=np.zeros((B, L, T), I64), utilized_instances=np.zeros((B, L), I64),
+        compute_cycles=np.zeros(B, I64), fits=np.zeros(B, bool), exact=np.ones(B, bool),
+    )
+
+
+def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> BatchResult:
     shape = _Shape(problem)
     B = batch.size
     L, D, T = arch.num_levels, shape.D, shape.T
@@ -235,6 +292,8 @@ def evaluate_batch(problem: Problem, arch: Architecture, batch: MappingBatch) ->
     # per tensor: data-space move of one iteration of each loop, and their running sums
     trans_all = [np.where(act_all[..., None], _translations(shape, t, loop_dim, loop_step), 0) for t in range(T)]
     csum_all = [np.cumsum(tr, axis=1) for tr in trans_all]
+    # move of step j in the walk over *all* loops: loop j advances, the loops inside rewind
+    tau_all = [2 * tr - cs for tr, cs in zip(trans_all, csum_all)]
 
     # ---- per fanout l (children: level l-1, or the MACs for l = 0) ------------------------
     # A: words delivered into one child's tile; P: parent accesses per parent instance;
@@ -254,12 +313,11 @@ def evaluate_batch(problem: Problem, arch: Architecture, batch: MappingBatch) ->
             V = size[:, child, t].astype(float) if child >= 0 else np.ones(B)
             # tile moves of this walk: tau_j = T_j - sum of T_k for walk loops k < j
             def walk_tau() -> tuple[np.ndarray, np.ndarray]:
-                before = np.take_along_axis(csum_all[t], np.maximum(start - 1, 0)[:, None, None], 1)
-                before = np.where((start > 0)[:, None, None], before, 0)
-                tr = np.where(in_walk[..., None], trans_all[t], 0)
-                tau_ = tr - (csum_all[t] - tr - before)
-                tau_ = np.where(in_walk[..., None], tau_, 0)
-                return tau_, np.any(tau_ != 0, axis=2) & in_walk
+                # a walk starting at loop `start` does not rewind the loops below it
+                before = csum_all[t][np.arange(B), np.maximum(start - 1, 0)]
+                before[start == 0] = 0
+                tau_ = (tau_all[t] + before[:, None, :]) * in_walk[..., None]
+                return tau_, (tau_ != 0).any(axis=2)
             tau = moves = None
             effect = np.zeros((B, 0), bool)
             if fans:
@@ -472,6 +530,14 @@ def _link_effects(arch: Architecture, level: int, n: np.ndarray, axis: np.ndarra
     H = np.maximum(fx, lx)
     Vs = np.maximum(fy, ly)
     multi = np.prod(n, axis=1) > 1
+    # Necessary condition: a step's move must be a difference of two children's offsets, so
+    # it stays within their spread on every rank (and is non-zero above the MACs, where a
+    # still tile delivers nothing).
+    spread = np.sum(np.maximum(n[..., None] - 1, 0) * np.abs(trans), axis=1)  # [B, R]
+    candidate = act & multi[:, None] & np.all(np.abs(tau) <= spread[:, None, :], axis=2)
+    if level > 0:
+        candidate &= np.any(tau != 0, axis=2)
+    multi &= candidate.any(axis=1)
     if not multi.any():
         return effect, g_left, linked
     cfg = _hash_rows(np.concatenate([n, axis, trans.reshape(B, -1), H[:, None], Vs[:, None]], axis=1), 7)
@@ -481,7 +547,7 @@ def _link_effects(arch: Architecture, level: int, n: np.ndarray, axis: np.ndarra
     for k, (u, b) in enumerate(zip(uniq, first)):
         if u == 0:
             continue
-        table = _config_links(n[b], trans[b], int(H[b]), int(Vs[b]), int(groups[b]))
+        table = _config_links(n[b], trans[b], int(H[b]), int(Vs[b]), int(groups[b]), key=int(u))
         if table:
             live.append(k)
         for tau_vec, (gl, ln) in table.items():
@@ -508,34 +574,60 @@ def _combine(a, b):
         return np.asarray(a, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.asarray(b, dtype=np.uint64)
 
 
-def _config_links(n: np.ndarray, trans: np.ndarray, H: int, Vs: int, groups: int) -> dict:
+_LINK_TABLES: dict[int, dict] = {}
+
+
+def _config_links(n: np.ndarray, trans: np.ndarray, H: int, Vs: int, groups: int,
+                  key: int | None = None) -> dict:
     """Enumerate one fanout's children: for every neighbour offset ``tau`` that would
-    remove whole multicast groups, the groups left and the number of linked children."""
+    remove whole multicast groups, the groups left and the number of linked children.
+    Memoised by the configuration's hash ``key``."""
+    if key is not None and key in _LINK_TABLES:
+        return _LINK_TABLES[key]
     live = n > 1
     ns = n[live]
     T = trans[live]
+    if len(ns) == 0:
+        return {}
     idx = np.indices(tuple(ns[::-1])).reshape(len(ns), -1)[::-1]  # loop indices, innermost fastest
     E = idx.shape[1]
-    sig = np.concatenate([[1], np.cumprod(ns)[:-1]]) if len(ns) else np.array([], dtype=I64)
-    lin = (idx * sig[:, None]).sum(axis=0) if len(ns) else np.zeros(1, I64)
-    off = (idx.T @ T) if len(ns) else np.zeros((1, trans.shape[1]), I64)
+    sig = np.concatenate([[1], np.cumprod(ns)[:-1]])
+    lin = (idx * sig[:, None]).sum(axis=0)
+    off = idx.T @ T  # [E, R]
     h, v = lin % H, lin // H
-    pos = {int(x): e for e, x in enumerate(lin)}
-    diffs: dict[tuple[int, ...], set[int]] = {}
+    pos = np.full(H * max(Vs, int(v.max()) + 1), -1, I64)
+    pos[lin] = np.arange(E)
+    src, dst = [], []
     for dh, dv in ((0, -1), (0, 1), (-1, 0), (1, 0)):
         hh, vv = h + dh, v + dv
         valid = (hh >= 0) & (hh < H) & (vv >= 0) & (vv < Vs)
-        for e in np.nonzero(valid)[0]:
-            nb = pos.get(int(vv[e] * H + hh[e]))
-            if nb is not None:
-                diffs.setdefault(tuple(int(x) for x in off[nb] - off[e]), set()).add(int(e))
-    out = {}
-    for tau, linked in diffs.items():
-        rest = np.ones(E, bool)
-        rest[list(linked)] = False
-        left = len({tuple(r) for r in off[rest]}) if rest.any() else 0
-        if left < groups:
-            out[tau] = (float(left), float(len(linked)))
+        e = np.nonzero(valid)[0]
+        nb = pos[vv[e] * H + hh[e]]
+        keep = nb >= 0
+        src.append(e[keep])
+        dst.append(nb[keep])
+    e_all, nb_all = np.concatenate(src), np.concatenate(dst)
+    out: dict = {}
+    if e_all.size:
+        diffs = off[nb_all] - off[e_all]
+        taus, tau_id = np.unique(diffs, axis=0, return_inverse=True)
+        tau_id = tau_id.reshape(-1)
+        _, group_of, group_size = np.unique(off, axis=0, return_inverse=True, return_counts=True)
+        group_of = group_of.reshape(-1)
+        # linked children per tau (a child counts once per tau)
+        pairs = np.unique(tau_id * E + e_all)
+        pt, pe = pairs // E, pairs % E
+        linked_count = np.bincount(pt, minlength=len(taus))
+        # groups entirely linked per tau
+        tg, members = np.unique(pt * len(group_size) + group_of[pe], return_counts=True)
+        covered = members == group_size[tg % len(group_size)]
+        covered_per_tau = np.bincount(tg[covered] // len(group_size), minlength=len(taus))
+        for k in np.nonzero(covered_per_tau > 0)[0]:
+            out[tuple(int(x) for x in taus[k])] = (float(groups - covered_per_tau[k]), float(linked_count[k]))
+    if key is not None:
+        if len(_LINK_TABLES) > 50_000:
+            _LINK_TABLES.clear()
+        _LINK_TABLES[key] = out
     return out
 
 
