@@ -156,7 +156,10 @@ def read_activations(path: str | Path, layer_names: Sequence[str]) -> dict[str, 
             if key not in layer_names:
                 raise SbmodelError(f"{p}: activations {key!r} name no layer of the checkpoint "
                                    f"(layers: {', '.join(layer_names[:5])}{', ...' if len(layer_names) > 5 else ''})")
-            array = archive[key]
+            try:
+                array = archive[key]
+            except (ValueError, OSError, EOFError) as exc:
+                raise SbmodelError(f"{p}: activations {key!r} cannot be read ({exc})") from None
             if array.dtype.kind not in "fiub" or array.size == 0:
                 raise SbmodelError(f"{p}: activations {key!r} must be a non-empty numeric array")
             out[key] = tensor_density(array)

@@ -91,7 +91,16 @@ class TensorStats(StrictModel):
 
 
 class WeightStats(TensorStats):
-    """Statistics of a (quantised) weight tensor, as exported by ``sbmodel stats export``."""
+    """Statistics of a (quantised) weight tensor, as exported by ``sbmodel stats export``.
+
+    Exact definitions are in :mod:`sbmodel.quant.statistics` and
+    docs/weight_statistics.md.  In short: layout ``[M][C/groups][S][R]``, regions
+    filter-major; ``value_histogram`` counts the codes -1/0/+1 of binary, ternary
+    and signed-binary weights (raw values for fp / as-is, when at most 256);
+    ``zero_run_histogram`` counts, per run length, the nonzeros preceded by that
+    many zeros within their filter (RLE); ``mask`` arrays are boolean in the
+    weight layout.
+    """
 
     scheme: Scheme
     bits: Optional[PosInt] = None
