@@ -116,6 +116,40 @@ class MappingBatch:
         return Mapping(tuple(levels))
 
 
+def layer_counts(problem: Problem, arch: Architecture, batch: MappingBatch, index: int,
+                 result: BatchResult | None = None):
+    """The dense :class:`~sbmodel.engine.counts.LayerCounts` of one mapping of the batch,
+    from the closed form (equal to the loop-nest analysis; no simulation)."""
+    from .counts import ComputeCounts, LayerCounts, LevelCounts, TensorCounts
+
+    one = batch.take([index])
+    res = result if result is not None else evaluate_batch(problem, arch, one)
+    i = index if result is not None else 0
+    if not res.exact[i]:
+        raise ValueError("this mapping needs the loop-nest analysis (closed form not exact)")
+    levels = []
+    mapping = one.mapping(problem, 0)
+    for l, lv in enumerate(arch.storage):
+        ux = int(np.prod([m.spatial_extent("X") for m in mapping.levels[l + 1:]]))
+        uy = int(np.prod([m.spatial_extent("Y") for m in mapping.levels[l + 1:]]))
+        tensors = []
+        for t, name in enumerate(problem.dataspace_names):
+            kept = bool(res.tile_size[i, l, t] > 0)
+            r, f, u = (float(x[i, l, t]) for x in (res.reads, res.fills, res.updates))
+            tensors.append(TensorCounts(
+                tensor=name, kept=kept, tile_size_words=float(res.tile_size[i, l, t]),
+                partition_size_words=float(res.partition_size[i, l, t]),
+                utilized_instances=int(res.utilized_instances[i, l]), reads=r, fills=f, updates=u,
+                temporal_reductions=r if problem.dataspaces[t].read_write else 0.0,
+                actions={"read": r, "fill": f, "update": u},
+            ))
+        levels.append(LevelCounts(lv.name, l, tuple(tensors), int(res.utilized_instances[i, l]), ux, uy))
+    macs = float(res.compute_cycles[i])
+    units = int(np.prod(one.spatial[0]))
+    compute = ComputeCounts(utilized_instances=units, algorithmic=macs, actions={"compute": macs}, cycles=macs)
+    return LayerCounts(problem, mapping, tuple(levels), compute, None)
+
+
 _FIELDS = ("temporal", "temporal_order", "spatial", "spatial_axis", "spatial_order", "keep")
 
 
@@ -132,6 +166,7 @@ class BatchResult:
     fills: np.ndarray
     updates: np.ndarray
     tile_size: np.ndarray  # [B, L, T] words (0 where not kept)
+    partition_size: np.ndarray  # [B, L, T] words one instance ever holds (0 where not kept)
     utilized_instances: np.ndarray  # [B, L]
     compute_cycles: np.ndarray  # [B]
     fits: np.ndarray  # [B] every kept tile fits its level (capacity, fanout)
@@ -240,7 +275,8 @@ def _infeasible(batch: MappingBatch, L: int, T: int) -> BatchResult:
         energy_pJ=np.full(B, np.inf), cycles=np.full(B, np.iinfo(I64).max, I64),
         compute_energy_pJ=np.full(B, np.inf), level_energy_pJ=np.full((B, L), np.inf),
         tensor_energy_pJ=np.full((B, L, T), np.inf), reads=np.zeros((B, L, T)), fills=np.zeros((B, L, T)),
-        updates=np.zeros((B, L, T)), tile_size=np.zeros((B, L, T), I64), utilized_instances=np.zeros((B, L), I64),
+        updates=np.zeros((B, L, T)), tile_size=np.zeros((B, L, T), I64), partition_size=np.zeros((B, L, T)),
+        utilized_instances=np.zeros((B, L), I64),
         compute_cycles=np.zeros(B, I64), fits=np.zeros(B, bool), exact=np.ones(B, bool),
     )
 
@@ -462,7 +498,8 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     return BatchResult(
         energy_pJ=energy, cycles=cycles.astype(I64), compute_energy_pJ=compute_energy.astype(float),
         level_energy_pJ=level_energy, tensor_energy_pJ=tensor_energy, reads=reads, fills=fills,
-        updates=updates, tile_size=tile, utilized_instances=utilized, compute_cycles=macs,
+        updates=updates, tile_size=tile, partition_size=np.where(kept, partition, 0.0),
+        utilized_instances=utilized, compute_cycles=macs,
         fits=fits, exact=exact,
     )
 
