@@ -9,12 +9,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping as TypingMapping, Sequence
 
 from .core import Architecture, Mapping, Problem
-from .engine import evaluate_layer
+from .engine import dense_counts, evaluate_counts
 from .engine.results import LayerResult
 from .errors import SbmodelError
 from .spec.workload import Provenance, Workload
@@ -110,6 +112,54 @@ def _load_workload(workload: str | Path | Workload) -> Workload:
 MapperFn = Callable[[Problem, Architecture], Mapping]
 
 
+def evaluate_mapping(problem: Problem, arch: Architecture, mapping: Mapping) -> LayerResult:
+    """One layer on one mapping.  Uses the vectorised closed form when it expresses the
+    mapping exactly (perfect factors; property-tested equal to the loop-nest analysis),
+    else the loop-nest analysis."""
+    from .engine.batch import MappingBatch, layer_counts
+
+    try:
+        counts = layer_counts(problem, arch, MappingBatch.from_mappings(problem, [mapping]), 0)
+    except ValueError:
+        counts = dense_counts(problem, arch, mapping)
+    return evaluate_counts(counts, arch)
+
+_WORKER_MAPPER: MapperFn | None = None  # set before forking workers; inherited by them
+
+
+def _map_in_worker(item: tuple[Problem, Architecture]) -> Mapping:
+    assert _WORKER_MAPPER is not None
+    return _WORKER_MAPPER(*item)
+
+
+def map_layers(problems: Sequence[Problem], arch: Architecture, mapper: MapperFn,
+               jobs: int | None = None) -> dict[str, Mapping]:
+    """Search a mapping for every layer; layers of identical shape share one search, and
+    distinct shapes are searched in parallel processes (``jobs``, default: CPU count)."""
+    from .mapper.cache import fingerprint, problem_key
+
+    groups: dict[str, list[Problem]] = {}
+    for p in problems:
+        groups.setdefault(fingerprint(problem_key(p)), []).append(p)
+    reps = [g[0] for g in groups.values()]
+    jobs = min(jobs or os.cpu_count() or 1, len(reps))
+    if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
+        global _WORKER_MAPPER
+        _WORKER_MAPPER = mapper
+        try:
+            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                found = pool.map(_map_in_worker, [(p, arch) for p in reps], chunksize=1)
+        finally:
+            _WORKER_MAPPER = None
+    else:
+        found = [mapper(p, arch) for p in reps]
+    out: dict[str, Mapping] = {}
+    for group, mapping in zip(groups.values(), found):
+        for p in group:
+            out[p.name] = mapping
+    return out
+
+
 def evaluate(
     arch: str | Path | Architecture,
     workload: str | Path | Workload,
@@ -117,6 +167,7 @@ def evaluate(
     *,
     mapper: MapperFn | None = None,
     layers: Sequence[str] | None = None,
+    jobs: int | None = None,
 ) -> NetworkResult:
     """Evaluate every layer of ``workload`` on ``arch``.
 
@@ -143,19 +194,21 @@ def evaluate(
         source = str(mappings)
     else:
         given = dict(mappings)
+    missing = [p for p in problems if p.name not in given]
+    if missing and mapper is None:
+        raise SbmodelError(
+            f"no mapping for layer {missing[0].name}: give a mapping file that covers it (--mapping)")
+    searched = map_layers(missing, architecture, mapper, jobs) if missing else {}
     results, used, sources = [], [], []
     for problem in problems:
         if problem.name in given:
             mapping, src = given[problem.name], source or "given"
-        elif mapper is not None:
-            mapping, src = mapper(problem, architecture), "mapper"
         else:
-            raise SbmodelError(
-                f"no mapping for layer {problem.name}: give a mapping file that covers it (--mapping)")
-        results.append(evaluate_layer(problem, architecture, mapping))
+            mapping, src = searched[problem.name], "mapper"
+        results.append(evaluate_mapping(problem, architecture, mapping))
         used.append(mapping)
         sources.append(src)
     return NetworkResult(architecture, wl, tuple(results), tuple(used), tuple(sources))
 
 
-__all__ = ["evaluate", "NetworkResult"]
+__all__ = ["evaluate", "evaluate_mapping", "map_layers", "NetworkResult"]
