@@ -470,8 +470,9 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     compute_cycles = macs.astype(float)
     cycles = compute_cycles.copy()
     for l, lv in enumerate(arch.storage):
-        rbw = reads[:, l].sum(axis=1) / compute_cycles
-        wbw = (fills[:, l] + updates[:, l]).sum(axis=1) / compute_cycles
+        # words per cycle per tensor, then summed (Timeloop's and performance.py's rounding)
+        rbw = (reads[:, l] / compute_cycles[:, None]).sum(axis=1)
+        wbw = ((fills[:, l] + updates[:, l]) / compute_cycles[:, None]).sum(axis=1)
         slow = np.ones(B)
         if lv.read_bandwidth is not None:
             slow = np.minimum(slow, np.where(rbw > lv.read_bandwidth, lv.read_bandwidth / np.maximum(rbw, 1e-300), 1.0))
@@ -577,33 +578,56 @@ def _link_effects(arch: Architecture, level: int, n: np.ndarray, axis: np.ndarra
     multi &= candidate.any(axis=1)
     if not multi.any():
         return effect, g_left, linked
-    cfg = _hash_rows(np.concatenate([n, axis, trans.reshape(B, -1), H[:, None], Vs[:, None]], axis=1), 7)
-    cfg = np.where(multi, cfg, np.uint64(0))
-    keys, vals, live = [], [], []
-    uniq, first, inverse = np.unique(cfg, return_index=True, return_inverse=True)
-    for k, (u, b) in enumerate(zip(uniq, first)):
-        if u == 0:
-            continue
-        table = _config_links(n[b], trans[b], int(H[b]), int(Vs[b]), int(groups[b]), key=int(u))
-        if table:
-            live.append(k)
-        for tau_vec, (gl, ln) in table.items():
-            keys.append(_combine(u, _hash_rows(np.array([tau_vec]), 3)[0]))
-            vals.append((gl, ln))
-    if not keys:
+    rows = np.nonzero(multi)[0]
+    cfg = _hash_rows(np.concatenate([n[rows], axis[rows], trans[rows].reshape(len(rows), -1),
+                                     H[rows, None], Vs[rows, None]], axis=1), 7)
+    # enumerate the configurations not seen before (the tables are shared across calls)
+    uniq, first = np.unique(cfg, return_index=True)
+    new = [(u, rows[i]) for u, i in zip(uniq, first) if int(u) not in _LINK_CONFIGS]
+    if new:
+        keys, vals = [], []
+        for u, b in new:
+            table = _config_links(n[b], trans[b], int(H[b]), int(Vs[b]), int(groups[b]))
+            _LINK_CONFIGS[int(u)] = bool(table)
+            for tau_vec, (gl, ln) in table.items():
+                keys.append(_combine(u, _hash_rows(np.array([tau_vec]), 3)[0]))
+                vals.append((gl, ln))
+        if keys:
+            _LINK_TABLE.add(np.array(keys, dtype=np.uint64), np.array(vals, dtype=float))
+    live = np.fromiter((_LINK_CONFIGS[int(u)] for u in cfg), bool, len(cfg))
+    rows, cfg = rows[live], cfg[live]
+    if rows.size == 0 or _LINK_TABLE.keys.size == 0:
         return effect, g_left, linked
-    order = np.argsort(np.array(keys, dtype=np.uint64))
-    table = np.array(keys, dtype=np.uint64)[order]
-    values = np.array(vals, dtype=float)[order]
-    rows = np.nonzero(np.isin(inverse.reshape(-1), live))[0]  # mappings whose fanout can link
     sub = tau[rows]
-    step_keys = _combine(cfg[rows][:, None], _hash_rows(sub.reshape(len(rows) * m, -1), 3).reshape(len(rows), m))
+    step_keys = _combine(cfg[:, None], _hash_rows(sub.reshape(len(rows) * m, -1), 3).reshape(len(rows), m))
+    table, values = _LINK_TABLE.keys, _LINK_TABLE.values
     pos = np.clip(np.searchsorted(table, step_keys), 0, len(table) - 1)
-    hit = (table[pos] == step_keys) & act[rows]
+    hit = (table[pos] == step_keys) & candidate[rows]
     effect[rows] = hit
     g_left[rows] = np.where(hit, values[pos, 0], 0.0)
     linked[rows] = np.where(hit, values[pos, 1], 0.0)
     return effect, g_left, linked
+
+
+class _SortedTable:
+    """Sorted uint64 keys with float rows, grown by merging (for vectorised lookups)."""
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, np.uint64)
+        self.values = np.zeros((0, 2))
+
+    def add(self, keys: np.ndarray, values: np.ndarray) -> None:
+        if self.keys.size > 2_000_000:
+            self.keys, self.values = np.zeros(0, np.uint64), np.zeros((0, 2))
+            _LINK_CONFIGS.clear()
+        k = np.concatenate([self.keys, keys])
+        v = np.concatenate([self.values, values])
+        order = np.argsort(k, kind="stable")
+        self.keys, self.values = k[order], v[order]
+
+
+_LINK_CONFIGS: dict[int, bool] = {}  # configuration hash -> whether any step can link
+_LINK_TABLE = _SortedTable()  # (configuration, move) -> (groups left, linked children)
 
 
 def _combine(a, b):
@@ -611,16 +635,9 @@ def _combine(a, b):
         return np.asarray(a, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.asarray(b, dtype=np.uint64)
 
 
-_LINK_TABLES: dict[int, dict] = {}
-
-
-def _config_links(n: np.ndarray, trans: np.ndarray, H: int, Vs: int, groups: int,
-                  key: int | None = None) -> dict:
+def _config_links(n: np.ndarray, trans: np.ndarray, H: int, Vs: int, groups: int) -> dict:
     """Enumerate one fanout's children: for every neighbour offset ``tau`` that would
-    remove whole multicast groups, the groups left and the number of linked children.
-    Memoised by the configuration's hash ``key``."""
-    if key is not None and key in _LINK_TABLES:
-        return _LINK_TABLES[key]
+    remove whole multicast groups, the groups left and the number of linked children."""
     live = n > 1
     ns = n[live]
     T = trans[live]
@@ -661,10 +678,6 @@ def _config_links(n: np.ndarray, trans: np.ndarray, H: int, Vs: int, groups: int
         covered_per_tau = np.bincount(tg[covered] // len(group_size), minlength=len(taus))
         for k in np.nonzero(covered_per_tau > 0)[0]:
             out[tuple(int(x) for x in taus[k])] = (float(groups - covered_per_tau[k]), float(linked_count[k]))
-    if key is not None:
-        if len(_LINK_TABLES) > 50_000:
-            _LINK_TABLES.clear()
-        _LINK_TABLES[key] = out
     return out
 
 
