@@ -58,6 +58,11 @@ class LevelMapping:
     no_multicast: frozenset[str] = frozenset()
     no_link_transfer: frozenset[str] = frozenset()
     no_temporal_reuse: frozenset[str] = frozenset()
+    # The complete loop order, factor-1 loops included (temporal inner to outer; spatial as
+    # (dimension, axis) pairs), when the front end knows it (Timeloop permutations).  Only the
+    # sparse stage's analysis, which reasons about trivial loops too, looks at it.
+    temporal_order: tuple[str, ...] = field(default=(), compare=False)
+    spatial_order: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         for lp in self.temporal:
@@ -84,8 +89,13 @@ class Mapping:
     levels: tuple[LevelMapping, ...]
     source: str = field(default="", compare=False)
 
-    def validate(self, problem: Problem, arch: Architecture) -> None:
-        """Check factors against the layer and the spatial fanouts against the hardware."""
+    def validate(self, problem: Problem, arch: Architecture, spatial_overflow: bool = False) -> None:
+        """Check factors against the layer and the spatial fanouts against the hardware.
+
+        ``spatial_overflow`` skips the fanout check: with spatial skipping a
+        mapping may name more instances than exist (the sparse stage checks
+        the instances really used).
+        """
         if len(self.levels) != arch.num_levels:
             raise SpecError(
                 f"mapping has {len(self.levels)} levels but architecture {arch.name} has {arch.num_levels}"
@@ -103,7 +113,7 @@ class Mapping:
                     raise SpecError(f"mapping level {level}: unknown tensor(s) {sorted(bad)} (layer has {sorted(names)})")
             fx, fy = arch.fanout(i)
             ux, uy = lm.spatial_extent("X"), lm.spatial_extent("Y")
-            if ux > fx or uy > fy:
+            if (ux > fx or uy > fy) and not spatial_overflow:
                 raise SpecError(
                     f"mapping level {level}: spatial factors use {ux}x{uy} but the fanout to the next level is {fx}x{fy}"
                 )

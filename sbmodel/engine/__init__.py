@@ -3,19 +3,23 @@
 :func:`evaluate_layer` is the one entry point; each stage lives in its own module:
 
 * :mod:`.nest`, :mod:`.nest_analysis`, :mod:`.tiling`, :mod:`.counts` — dense accesses;
+* :mod:`.sparse` — densities, formats, gating/skipping (actual vs algorithmic counts);
 * :mod:`.performance` — bandwidth-limited cycles;
 * :mod:`.energy` — actions x energies, leakage.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..core import Architecture, Mapping, Problem
 from .counts import LayerCounts, dense_counts
 from .energy import compute_energy, leakage_energy, tensor_energy
 from .performance import level_timing
 from .results import ComputeResult, LayerResult, LevelResult, TensorResult
+
+if TYPE_CHECKING:
+    from .sparse.spec import SparseSpec
 
 
 def evaluate_counts(counts: LayerCounts, arch: Architecture) -> LayerResult:
@@ -48,13 +52,15 @@ def evaluate_counts(counts: LayerCounts, arch: Architecture) -> LayerResult:
     by_action = compute_energy(arch, cc)
     compute = ComputeResult(
         name=arch.compute.name, instances=arch.compute.instances, utilized_instances=cc.utilized_instances,
-        algorithmic_computes=cc.algorithmic * cc.utilized_instances,
+        algorithmic_computes=(cc.algorithmic_total if cc.algorithmic_total is not None
+                              else cc.algorithmic * cc.utilized_instances),
         actual_computes=cc.actions.get("compute", 0.0) * cc.utilized_instances,
         actions={k: v * cc.utilized_instances for k, v in cc.actions.items()},
         energy_by_action_pJ=by_action, cycles=int(round(compute_cycles)), energy_pJ=sum(by_action.values()),
     )
     energy = compute.energy_pJ + sum(lv.energy_pJ for lv in levels)
-    ideal = cc.algorithmic * cc.utilized_instances / arch.compute.instances
+    algorithmic = cc.algorithmic_total if cc.algorithmic_total is not None else cc.algorithmic * cc.utilized_instances
+    ideal = algorithmic / arch.compute.instances
     return LayerResult(
         layer=counts.problem.name, architecture=arch.name, cycles=total_cycles, energy_pJ=energy,
         compute=compute, levels=tuple(levels),
@@ -62,12 +68,18 @@ def evaluate_counts(counts: LayerCounts, arch: Architecture) -> LayerResult:
     )
 
 
-def evaluate_layer(problem: Problem, arch: Architecture, mapping: Mapping, sparse: Any = None) -> LayerResult:
-    """Evaluate one layer: dense analysis, then (when given) sparse optimisations, then energy."""
+def evaluate_layer(problem: Problem, arch: Architecture, mapping: Mapping,
+                   sparse: "SparseSpec | None" = None) -> LayerResult:
+    """Evaluate one layer: dense analysis, then (when given) sparse optimisations, then energy.
+
+    Densities come from ``problem.densities`` (tensor name -> density model);
+    tensors without one are dense.
+    """
     counts = dense_counts(problem, arch, mapping)
-    if sparse:
-        from ..errors import SbmodelError
-        raise SbmodelError("sparse optimisations are not supported yet")
+    if sparse is not None and not sparse.empty:
+        from .sparse import Densities, sparse_counts
+
+        counts = sparse_counts(counts, arch, sparse, Densities(dict(problem.densities)))
     return evaluate_counts(counts, arch)
 
 

@@ -22,6 +22,37 @@ from .nest_analysis import NestAnalysisResult, analyse_nest
 from .tiling import TensorTile, collapse
 
 
+RankUnits = tuple[tuple[float, float], ...]  # per fibertree rank, innermost first: (metadata, payload) units
+
+
+@dataclass(frozen=True)
+class SparseTensorInfo:
+    """What the sparse stage found for one tensor at one level (reported; used for energy and cycles).
+
+    ``metadata`` holds the per-instance metadata traffic by storage action
+    (``metadata_read``, ``gated_metadata_fill`` ...) as units per rank; with
+    ``rank_word_bits`` it gives the bits moved, which cost energy per
+    ``metadata_storage_width_bits`` row and bandwidth per data word.
+    """
+
+    density_model: str
+    expected_density: float
+    representation: str  # rank formats outermost first ("UOP CP"), or "none"
+    compressed: bool
+    data_tile_words: float  # data words the tile needs at its largest occupancy (capacity check)
+    metadata_tile_bits: float  # metadata bits the tile needs at its largest occupancy
+    metadata_tile_units: RankUnits
+    avg_utilized_instances: float  # instances holding a nonempty tile, on average
+    rank_word_bits: tuple[tuple[int, int], ...] = ()  # per rank (metadata bits, payload bits)
+    metadata: Mapping[str, RankUnits] = field(default_factory=dict)
+    vector_ratio: float = 1.0  # vector accesses per naive ceil(count/block) (compressed tiles, block > 1)
+
+    def metadata_bits(self, action: str) -> float:
+        """Bits one instance moves for a metadata action."""
+        units = self.metadata.get(action, ())
+        return float(sum(md * mb + pl * pb for (md, pl), (mb, pb) in zip(units, self.rank_word_bits)))
+
+
 @dataclass(frozen=True)
 class TensorCounts:
     """One tensor at one storage level; counts are per utilised instance."""
@@ -37,7 +68,7 @@ class TensorCounts:
     temporal_reductions: float
     actions: Mapping[str, float] = field(default_factory=dict)  # counts by storage action
     multicast: Mapping[tuple[int, int], float] = field(default_factory=dict)  # deliveries by (multicast, scatter)
-    metadata_bits: float = 0.0  # metadata held in the tile (sparse formats)
+    sparse: SparseTensorInfo | None = None  # set by the sparse stage
 
 
 @dataclass(frozen=True)
@@ -58,6 +89,8 @@ class ComputeCounts:
     algorithmic: float  # MACs per unit the dense loop nest performs
     actions: Mapping[str, float]
     cycles: float  # cycles the units are busy (dense: temporal iterations)
+    algorithmic_total: float | None = None  # all units' algorithmic operations, when not algorithmic * instances
+    avg_utilized_instances: float | None = None  # units busy on average (sparse: after spatial skipping)
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,17 @@
 
 Storage energies are per *vector* access: ``count`` scalar accesses of a
 level with ``block_size`` words per access cost ``ceil(count / block_size)``
-vector accesses, per instance, summed over the utilised instances.  Leakage
-is paid by every utilised instance of a level for every cycle of the layer.
+vector accesses, per instance, summed over the utilised instances (compressed
+tiles scale this by the sparse stage's ``vector_ratio``: their nonzeros do
+not fill whole blocks).  Metadata costs one access per
+``metadata_storage_width_bits`` bits moved (nothing if the level has no
+metadata storage width).  Leakage is paid by every utilised instance of a
+level for every cycle of the layer.
 """
 
 from __future__ import annotations
+
+from math import ceil
 
 from ..core.architecture import Architecture, StorageLevel
 from .counts import ComputeCounts, TensorCounts
@@ -25,18 +31,33 @@ def vector_accesses(scalar: float, block_size: int) -> int:
     return -(-n // block_size) if n > 0 else 0
 
 
+def metadata_vector_accesses(bits: float, level: StorageLevel) -> int:
+    """Metadata storage rows touched to move ``bits`` (per instance)."""
+    width = level.metadata_storage_width_bits
+    return int(ceil(bits / width)) if width and bits > 0 else 0
+
+
 def tensor_energy(level: StorageLevel, tc: TensorCounts) -> dict[str, float]:
     """Energy in pJ of one tensor at one level over all its utilised instances, by action."""
     if tc.utilized_instances == 0:
         return {}
     clusters = min(tc.utilized_instances, level.instances // level.cluster_size)
     cluster_utilization = tc.utilized_instances / clusters if clusters else 1.0
-    out: dict[str, float] = {}
+    ratio = tc.sparse.vector_ratio if tc.sparse is not None else 1.0
+    # Sparse tiles that are never sent when empty keep fewer instances busy on average.
+    instances = tc.sparse.avg_utilized_instances if tc.sparse is not None else tc.utilized_instances
+    vectors_by_action: dict[str, float] = {}
     for action, count in tc.actions.items():
         if count == 0:
             continue
-        vectors = vector_accesses(count, level.block_size) if action in BLOCK_ACTIONS else count
-        energy = vectors * level.action_energy(action) / cluster_utilization * tc.utilized_instances
+        vectors_by_action[action] = (vector_accesses(count, level.block_size) * ratio if action in BLOCK_ACTIONS
+                                     else count)
+    if tc.sparse is not None:
+        for action in tc.sparse.metadata:
+            vectors_by_action[action] = metadata_vector_accesses(tc.sparse.metadata_bits(action), level)
+    out: dict[str, float] = {}
+    for action, vectors in vectors_by_action.items():
+        energy = vectors * level.action_energy(action) / cluster_utilization * instances
         if energy:
             out[action] = energy
     return out
@@ -56,4 +77,4 @@ def compute_energy(arch: Architecture, cc: ComputeCounts) -> dict[str, float]:
     return out
 
 
-__all__ = ["vector_accesses", "tensor_energy", "leakage_energy", "compute_energy"]
+__all__ = ["vector_accesses", "metadata_vector_accesses", "tensor_energy", "leakage_energy", "compute_energy"]

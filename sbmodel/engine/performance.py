@@ -15,6 +15,9 @@ from .counts import LayerCounts
 
 READ_ACTIONS = ("read", "gated_read")
 WRITE_ACTIONS = ("fill", "gated_fill", "update", "gated_update")
+# Metadata moved through the same ports counts as data words (whole words per tensor, rounded down).
+METADATA_READ_ACTIONS = ("metadata_read", "gated_metadata_read")
+METADATA_WRITE_ACTIONS = ("metadata_fill", "gated_metadata_fill", "metadata_update", "gated_metadata_update")
 
 
 @dataclass(frozen=True)
@@ -29,12 +32,17 @@ def level_timing(counts: LayerCounts, arch: Architecture, compute_cycles: float)
     """Per storage level (innermost first): bandwidth demand, slowdown and cycles."""
     out = []
     for lc, spec in zip(counts.levels, arch.storage):
-        reads = writes = 0.0
+        # Per tensor, words per cycle, summed in tensor order (Timeloop's rounding).
+        read_bw = write_bw = 0.0
         for t in lc.tensors:
-            reads += sum(t.actions.get(k, 0.0) for k in READ_ACTIONS)
-            writes += sum(t.actions.get(k, 0.0) for k in WRITE_ACTIONS)
-        read_bw = reads / compute_cycles if compute_cycles else 0.0
-        write_bw = writes / compute_cycles if compute_cycles else 0.0
+            reads = sum(t.actions.get(k, 0.0) for k in READ_ACTIONS)
+            writes = sum(t.actions.get(k, 0.0) for k in WRITE_ACTIONS)
+            if t.sparse is not None:
+                reads += sum(t.sparse.metadata_bits(k) for k in METADATA_READ_ACTIONS) // spec.word_bits
+                writes += sum(t.sparse.metadata_bits(k) for k in METADATA_WRITE_ACTIONS) // spec.word_bits
+            if compute_cycles:
+                read_bw += reads / compute_cycles
+                write_bw += writes / compute_cycles
         slowdown = 1.0
         if spec.read_bandwidth is not None and spec.read_bandwidth < read_bw:
             slowdown = min(slowdown, spec.read_bandwidth / read_bw)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from ..core import Architecture, Mapping, Problem
 from ..errors import SpecError
@@ -18,6 +18,8 @@ from .ert import load_ert, parse_ert
 from .inputs import TimeloopDocument, read_documents
 from .mapping import parse_mapping
 from .problem import parse_problem
+from .sparse import parse_sparse_optimizations
+from ..engine.sparse.spec import SparseSpec
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class TimeloopSpec:
     problem: Problem
     architecture: Architecture
     mapping: Mapping | None
-    sparse: Any = None  # raw sparse_optimizations section (parsed by the sparse stage)
+    sparse: SparseSpec | None = None  # the sparse_optimizations section (None: dense design)
     document: TimeloopDocument | None = field(default=None, compare=False)
 
 
@@ -46,11 +48,14 @@ def load_timeloop_inputs(files: Iterable[str | Path], ert: str | Path | None = N
         raise SpecError("no energy reference table: pass --ert ERT.yaml (the ERT Timeloop used)")
     problem = parse_problem(doc.get("problem"), doc.file_of("problem"))
     arch = parse_architecture(doc.get("architecture"), ert_table, doc.file_of("architecture"))
+    sparse = parse_sparse_optimizations(doc.get("sparse_optimizations"), problem, arch,
+                                        doc.file_of("sparse_optimizations"))
     directives = doc.get("mapping")
     mapping = None
     if directives:
-        mapping = parse_mapping(directives, problem, arch, doc.file_of("mapping"))
-    sparse = doc.get("sparse_optimizations")
+        # Spatial skipping lets a mapping use more spatial instances than the fanout before skipping.
+        mapping = parse_mapping(directives, problem, arch, doc.file_of("mapping"),
+                                spatial_overflow=sparse is not None and sparse.has_spatial_skipping)
     return TimeloopSpec(problem=problem, architecture=arch, mapping=mapping, sparse=sparse, document=doc)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..core.architecture import Architecture, ComputeLevel, StorageLevel
 from ..errors import SpecError
-from .ert import compute_energies, storage_energies
+from .ert import builtin_vector_access_energy, compute_energies, storage_energies
 from .inputs import as_int, as_number
 
 _BUFFER_CLASSES = ("DRAM", "SRAM", "regfile", "smartbuffer", "storage")
@@ -147,7 +147,10 @@ def _storage_level(c: _Component, ert: dict[str, dict[str, float]]) -> StorageLe
     mb = c.num("multiple_buffering")
 
     if c.name in ert:
-        energies = storage_energies(ert[c.name])
+        override = c.num("vector_access_energy")
+        builtin = float(override) if override is not None else builtin_vector_access_energy(
+            technology, size, word_bits, block_size, cluster)
+        energies = storage_energies(ert[c.name], builtin)
     elif size == 0 or "dummy" in c.cls.lower():
         # Containers that only carry a fanout (v0.4 dummy_storage) hold no data and cost nothing.
         energies = {"read": 0.0, "fill": 0.0, "update": 0.0}

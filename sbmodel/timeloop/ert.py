@@ -101,13 +101,15 @@ def load_ert(path: str) -> dict[str, dict[str, float]]:
     return parse_ert(load_yaml(path).data, path)
 
 
-def storage_energies(ert_actions: dict[str, float]) -> dict[str, float]:
+def storage_energies(ert_actions: dict[str, float], vector_access_energy: float | None = None) -> dict[str, float]:
     """sbmodel storage action energies for one ERT component (Timeloop's fallbacks).
 
-    Dense actions missing from the table cost the dearest action of the
-    component (Timeloop's "vector access energy"); other missing actions cost 0.
+    Dense actions missing from the table cost Timeloop's built-in vector access
+    energy of the level (``vector_access_energy``, see
+    :func:`builtin_vector_access_energy`), or the dearest action of the
+    component when that is not given; other missing actions cost 0.
     """
-    dearest = max(ert_actions.values(), default=0.0)
+    dearest = max(ert_actions.values(), default=0.0) if vector_access_energy is None else vector_access_energy
     out: dict[str, float] = {}
     for action, names in STORAGE_ACTION_NAMES.items():
         hit = next((ert_actions[n] for n in names if n in ert_actions), None)
@@ -116,6 +118,24 @@ def storage_energies(ert_actions: dict[str, float]) -> dict[str, float]:
         if hit is not None:
             out[action] = hit
     return out
+
+
+def builtin_vector_access_energy(technology: str, size_words: int | None, word_bits: int, block_size: int,
+                                 cluster_size: int) -> float:
+    """Timeloop's own access-energy model (``pat``), used for dense actions an ERT does not name.
+
+    DRAM: 200 pJ per 16 bits; SRAM: linear in capacity between 1 unit at 0.5 KB
+    and 6 units at 100 KB per 16-bit access, scaled by the access width.
+    """
+    if technology == "DRAM":
+        return 200.0 * word_bits * block_size / 16
+    if not size_words:
+        return 0.0
+    width = word_bits * block_size * cluster_size
+    height = -(-size_words // block_size)
+    slope = (6.0 - 1.0) / (100.0 - 0.5)
+    kb = width * height / (8 * 1024)
+    return (slope * (kb - 0.5) + 1.0) * width / 16 / cluster_size
 
 
 def compute_energies(ert_actions: dict[str, float]) -> dict[str, float]:

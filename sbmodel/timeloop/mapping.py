@@ -70,8 +70,15 @@ def _names(value: Any, problem: Problem, where: str, file: str | None) -> list[s
     return out
 
 
-def parse_mapping(directives: Any, problem: Problem, arch: Architecture, file: str | None = None) -> Mapping:
-    """Build a :class:`Mapping` from Timeloop mapping directives."""
+def parse_mapping(directives: Any, problem: Problem, arch: Architecture, file: str | None = None,
+                  spatial_overflow: bool = False) -> Mapping:
+    """Build a :class:`Mapping` from Timeloop mapping directives.
+
+    The full permutations (factor-1 loops included) are kept in
+    ``temporal_order``/``spatial_order``: the sparse stage needs the complete
+    nest.  ``spatial_overflow`` accepts spatial factors beyond the
+    fanout (checked after spatial skipping instead).
+    """
     if isinstance(directives, dict) and "mapping" in directives:
         directives = directives["mapping"]
     if not isinstance(directives, list):
@@ -138,13 +145,16 @@ def parse_mapping(directives: Any, problem: Problem, arch: Architecture, file: s
             Loop(dim, t["factors"].get(dim, (1, 1))[0], _res(t["factors"].get(dim, (1, 1))))
             for dim in t["permutation"] if t["factors"].get(dim, (1, 1))[0] > 1
         )
+        s_order: tuple[tuple[str, str], ...] = ()
         s_loops: tuple[Loop, ...] = ()
         if s is not None:
             loops = []
             for idx, dim in enumerate(s["permutation"]):
                 end, res = s["factors"].get(dim, (1, 1))
+                axis = "X" if idx < s["split"] else "Y"
+                s_order += ((dim, axis),)
                 if end > 1:
-                    loops.append(Loop(dim, end, _res((end, res)), axis="X" if idx < s["split"] else "Y"))
+                    loops.append(Loop(dim, end, _res((end, res)), axis=axis))
             s_loops = tuple(lp for lp in loops if lp.axis == "X") + tuple(lp for lp in loops if lp.axis == "Y")
         levels.append(LevelMapping(
             temporal=t_loops,
@@ -153,10 +163,12 @@ def parse_mapping(directives: Any, problem: Problem, arch: Architecture, file: s
             no_multicast=frozenset(flags["no_multicast"].get(i, ())),
             no_link_transfer=frozenset(flags["no_link_transfer"].get(i, ())),
             no_temporal_reuse=frozenset(flags["no_temporal_reuse"].get(i, ())),
+            temporal_order=tuple(t["permutation"]),
+            spatial_order=s_order,
         ))
     mapping = Mapping(tuple(levels), source=file or "")
     try:
-        mapping.validate(problem, arch)
+        mapping.validate(problem, arch, spatial_overflow=spatial_overflow)
     except SpecError as exc:
         raise SpecError(exc.message, file=file) from None
     return mapping

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..core.problem import DataSpace, Problem, conv_problem
@@ -10,7 +11,14 @@ from .inputs import as_int, as_number
 
 
 def parse_problem(problem: Any, file: str | None = None) -> Problem:
-    """Parse a Timeloop problem section; densities are kept raw for the sparse stage."""
+    """Parse a Timeloop problem section; densities become density models for the sparse stage."""
+    problem = _parse_problem(problem, file)
+    from .sparse import parse_densities
+
+    return replace(problem, densities=parse_densities(problem.densities, problem, file))
+
+
+def _parse_problem(problem: Any, file: str | None) -> Problem:
     if not isinstance(problem, dict):
         raise SpecError("'problem' must be a mapping with 'shape' and 'instance'", file=file)
     shape = problem.get("shape")

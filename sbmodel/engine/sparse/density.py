@@ -1,0 +1,351 @@
+"""Density models: how many nonzeros a tile of a tensor holds, as a distribution.
+
+A *tile* is a box of the tensor given by its extent along each data-space rank
+(:class:`Tile`).  Every model answers the same questions Sparseloop asks of its
+density models: the probability that a tile holds exactly ``k`` nonzeros
+(optionally *given* that an enclosing tile holds ``m``), the largest
+occupancy at a confidence level, the smallest possible occupancy and the mean.
+
+* :class:`FixedStructured` — every tile of ``n`` points holds ``floor(n*d)`` or
+  ``ceil(n*d)`` nonzeros, mixed so the mean is exactly ``n*d`` (Sparseloop's
+  ``fixed-structured``; structured sparsity such as 2:4).
+* :class:`Hypergeometric` — ``ceil(d*N)`` nonzeros placed uniformly at random in
+  the ``N``-point tensor: a tile's occupancy is hypergeometric.
+* :class:`ActualData` — the exact occupancy distribution of every tile shape
+  measured on a real 0/1 mask (not in public Sparseloop): tiles are the
+  aligned, non-overlapping boxes a mapping cuts the tensor into, counted with
+  vectorised block sums.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from math import ceil, floor, lgamma
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from ...errors import SpecError
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A box of a tensor: its extent (points) along each data-space rank."""
+
+    extents: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        out = 1
+        for e in self.extents:
+            out *= e
+        return out
+
+    @staticmethod
+    def scalar(rank_count: int) -> "Tile":
+        return Tile((1,) * rank_count)
+
+
+@dataclass(frozen=True)
+class Given:
+    """Condition: the enclosing ``tile`` is known to hold ``occupancy`` nonzeros."""
+
+    tile: Tile
+    occupancy: int
+
+
+class DensityModel(Protocol):
+    """What the sparse stage asks of a tensor's density model."""
+
+    name: str
+
+    def probability(self, tile: Tile, occupancy: int, given: Given | None = None) -> float: ...
+
+    def distribution(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def max_occupancy(self, tile: Tile, confidence: float = 1.0) -> int: ...
+
+    def min_occupancy(self, tile: Tile) -> int: ...
+
+    def expected_occupancy(self, tile: Tile) -> float: ...
+
+    def max_elements(self, fiber: Tile, element: Tile, confidence: float = 1.0) -> int: ...
+
+    @property
+    def mean_density(self) -> float: ...
+
+
+def _floor_ceil_probability(exact: float, occupancy: int) -> float:
+    """Occupancy is floor or ceil of ``exact``, weighted so the mean is ``exact``."""
+    lo = floor(exact)
+    p_ceil = exact - lo
+    if lo == occupancy:
+        return 1.0 - p_ceil
+    if ceil(exact) == occupancy:
+        return p_ceil
+    return 0.0
+
+
+@dataclass(frozen=True)
+class FixedStructured:
+    """Every tile of ``n`` points holds ``floor(n*d)`` or ``ceil(n*d)`` nonzeros."""
+
+    density: float
+    name: str = "fixed_structured"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.density <= 1.0:
+            raise SpecError(f"density must be within [0, 1], got {self.density}")
+
+    @property
+    def mean_density(self) -> float:
+        return self.density
+
+    def _exact(self, tile: Tile, given: Given | None) -> float:
+        d = self.density if given is None else given.occupancy / given.tile.size
+        return tile.size * d
+
+    def probability(self, tile: Tile, occupancy: int, given: Given | None = None) -> float:
+        return _floor_ceil_probability(self._exact(tile, given), occupancy)
+
+    def distribution(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
+        exact = self._exact(tile, None)
+        lo, hi = floor(exact), ceil(exact)
+        if lo == hi:
+            return np.array([lo]), np.array([1.0])
+        return np.array([lo, hi]), np.array([1.0 - (exact - lo), exact - lo])
+
+    def max_occupancy(self, tile: Tile, confidence: float = 1.0) -> int:
+        exact = self._exact(tile, None)
+        p_floor = 1.0 - (exact - floor(exact))
+        return int(floor(exact)) if confidence <= p_floor else int(ceil(exact))
+
+    def min_occupancy(self, tile: Tile) -> int:
+        return int(floor(self._exact(tile, None)))
+
+    def expected_occupancy(self, tile: Tile) -> float:
+        return tile.size * self.density
+
+    def max_elements(self, fiber: Tile, element: Tile, confidence: float = 1.0) -> int:
+        return _max_elements(self, fiber, element, confidence)
+
+
+def _max_elements(model: DensityModel, fiber: Tile, element: Tile, confidence: float) -> int:
+    """Nonempty ``element`` subtiles of a ``fiber`` holding its most likely-maximal occupancy."""
+    top = model.max_occupancy(fiber, confidence)
+    p_empty = model.probability(element, 0, Given(fiber, top))
+    return int(ceil(fiber.size / element.size * (1.0 - p_empty)))
+
+
+def _log_binomial(n: int | np.ndarray, k: np.ndarray) -> np.ndarray:
+    lg = np.frompyfunc(lgamma, 1, 1)
+    n_arr = np.asarray(n, dtype=float)
+    k_arr = np.asarray(k, dtype=float)
+    return (lg(n_arr + 1) - lg(k_arr + 1) - lg(n_arr - k_arr + 1)).astype(float)
+
+
+def hypergeometric_pmf(population: int, successes: int, draws: int, k: np.ndarray) -> np.ndarray:
+    """P(k successes in ``draws`` draws without replacement); 0 outside the support."""
+    k = np.asarray(k, dtype=np.int64)
+    lo = max(0, draws + successes - population)
+    hi = min(draws, successes)
+    out = np.zeros(k.shape, dtype=float)
+    ok = (k >= lo) & (k <= hi)
+    if ok.any():
+        kk = k[ok]
+        logp = (_log_binomial(successes, kk) + _log_binomial(population - successes, draws - kk)
+                - _log_binomial(population, np.array(draws)))
+        out[ok] = np.exp(logp)
+    return out
+
+
+@dataclass(frozen=True)
+class Hypergeometric:
+    """``ceil(d*N)`` nonzeros placed uniformly in an ``N``-point tensor."""
+
+    density: float
+    tensor_size: int
+    name: str = "hypergeometric"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.density <= 1.0:
+            raise SpecError(f"density must be within [0, 1], got {self.density}")
+        if self.tensor_size < 1:
+            raise SpecError(f"hypergeometric density needs the tensor size, got {self.tensor_size}")
+
+    @property
+    def nonzeros(self) -> int:
+        return int(ceil(self.density * self.tensor_size))
+
+    @property
+    def mean_density(self) -> float:
+        return self.density
+
+    def _params(self, given: Given | None) -> tuple[int, int]:
+        if given is None:
+            return self.tensor_size, self.nonzeros
+        return given.tile.size, given.occupancy
+
+    def probability(self, tile: Tile, occupancy: int, given: Given | None = None) -> float:
+        population, successes = self._params(given)
+        return float(hypergeometric_pmf(population, successes, tile.size, np.array([occupancy]))[0])
+
+    def distribution(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
+        n, r, N = tile.size, self.nonzeros, self.tensor_size
+        k = np.arange(max(0, n + r - N), min(n, r) + 1)
+        p = hypergeometric_pmf(N, r, n, k)
+        keep = p > 0
+        return k[keep], p[keep]
+
+    def max_occupancy(self, tile: Tile, confidence: float = 1.0) -> int:
+        if confidence >= 1.0:
+            return min(tile.size, self.nonzeros)
+        k, p = self.distribution(tile)
+        idx = int(np.searchsorted(np.cumsum(p), confidence - 1e-12))
+        return int(k[min(idx, len(k) - 1)])
+
+    def min_occupancy(self, tile: Tile) -> int:
+        return max(0, tile.size - (self.tensor_size - self.nonzeros))
+
+    def expected_occupancy(self, tile: Tile) -> float:
+        k, p = self.distribution(tile)
+        return float((k * p).sum())
+
+    def max_elements(self, fiber: Tile, element: Tile, confidence: float = 1.0) -> int:
+        return _max_elements(self, fiber, element, confidence)
+
+
+def _block_counts(mask: np.ndarray, extents: Sequence[int]) -> np.ndarray:
+    """Nonzeros of every aligned ``extents`` box of ``mask`` (zero-padded at the far edges)."""
+    ext = [max(1, min(int(e), s)) if s > 0 else 1 for e, s in zip(extents, mask.shape)]
+    pad = [(0, (-s) % e) for s, e in zip(mask.shape, ext)]
+    arr = np.pad(mask, pad) if any(p[1] for p in pad) else mask
+    shape: list[int] = []
+    for s, e in zip(arr.shape, ext):
+        shape += [s // e, e]
+    blocks = arr.reshape(shape)
+    return blocks.sum(axis=tuple(range(1, 2 * len(ext), 2)), dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class ActualData:
+    """Exact tile-occupancy statistics of a real 0/1 mask (ranks in data-space order)."""
+
+    mask: np.ndarray
+    source: str = ""
+    name: str = "actual_data"
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        m = np.asarray(self.mask)
+        if m.ndim == 0 or m.size == 0:
+            raise SpecError(f"mask {self.source or ''} is empty")
+        object.__setattr__(self, "mask", (m != 0).astype(np.int64))
+
+    @cached_property
+    def mean_density(self) -> float:
+        return float(self.mask.mean())
+
+    def _extents(self, tile: Tile) -> tuple[int, ...]:
+        if len(tile.extents) != self.mask.ndim:
+            raise SpecError(f"mask {self.source} has {self.mask.ndim} ranks but the tensor has {len(tile.extents)}")
+        return tuple(min(e, s) for e, s in zip(tile.extents, self.mask.shape))
+
+    def counts(self, tile: Tile) -> np.ndarray:
+        """Occupancy of every tile of this shape (a grid over the tensor)."""
+        ext = self._extents(tile)
+        key = ("counts", ext)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = _block_counts(self.mask, ext)
+        return hit
+
+    def distribution(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
+        key = ("dist", self._extents(tile))
+        hit = self._cache.get(key)
+        if hit is None:
+            c = self.counts(tile).ravel()
+            hist = np.bincount(c)
+            k = np.nonzero(hist)[0]
+            hit = self._cache[key] = (k, hist[k] / c.size)
+        return hit
+
+    def _conditional(self, tile: Tile, parent: Tile) -> tuple[np.ndarray, np.ndarray]:
+        """Joint counts: for each parent occupancy m, histogram of child occupancies."""
+        key = ("joint", self._extents(tile), self._extents(parent))
+        hit = self._cache.get(key)
+        if hit is None:
+            child = self.counts(tile)
+            ext_c, ext_p = self._extents(tile), self._extents(parent)
+            par = self.counts(parent)
+            index = tuple(
+                np.minimum((np.arange(n) * ec) // ep, par.shape[r] - 1).reshape(
+                    [-1 if q == r else 1 for q in range(child.ndim)])
+                for r, (n, ec, ep) in enumerate(zip(child.shape, ext_c, ext_p))
+            )
+            parent_occ = np.broadcast_to(par[index], child.shape).ravel()
+            width = int(child.max()) + 1
+            joint = np.bincount(parent_occ * width + child.ravel(),
+                                minlength=(int(parent_occ.max()) + 1) * width)
+            hit = self._cache[key] = (joint.reshape(-1, width), np.arange(width))
+        return hit
+
+    def probability(self, tile: Tile, occupancy: int, given: Given | None = None) -> float:
+        if given is None:
+            k, p = self.distribution(tile)
+            hit = np.nonzero(k == occupancy)[0]
+            return float(p[hit[0]]) if hit.size else 0.0
+        joint, _ = self._conditional(tile, given.tile)
+        if given.occupancy >= joint.shape[0] or occupancy >= joint.shape[1]:
+            return 0.0
+        row = joint[given.occupancy]
+        total = row.sum()
+        return float(row[occupancy] / total) if total else 0.0
+
+    def max_occupancy(self, tile: Tile, confidence: float = 1.0) -> int:
+        k, p = self.distribution(tile)
+        if confidence >= 1.0:
+            return int(k[-1])
+        idx = int(np.searchsorted(np.cumsum(p), confidence - 1e-12))
+        return int(k[min(idx, len(k) - 1)])
+
+    def min_occupancy(self, tile: Tile) -> int:
+        return int(self.distribution(tile)[0][0])
+
+    def expected_occupancy(self, tile: Tile) -> float:
+        k, p = self.distribution(tile)
+        return float((k * p).sum())
+
+    def max_elements(self, fiber: Tile, element: Tile, confidence: float = 1.0) -> int:
+        return _max_elements(self, fiber, element, confidence)
+
+
+DENSE = FixedStructured(1.0)
+
+
+def load_mask(path: str | Path, key: str | None = None) -> np.ndarray:
+    """A 0/1 mask from ``.npy`` or ``.npz`` (``key`` picks the array; default: the only one)."""
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(f"mask file not found: {p}")
+    try:
+        data = np.load(p, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"cannot read mask file {p}: {exc}") from None
+    if isinstance(data, np.ndarray):
+        return data
+    with data:
+        names = list(data.files)
+        if key is None:
+            if len(names) != 1:
+                raise SpecError(f"mask file {p} holds {len(names)} arrays {names}; say which one with file.npz:key")
+            key = names[0]
+        if key not in names:
+            raise SpecError(f"mask file {p} has no array {key!r} (has {names})")
+        return np.asarray(data[key])
+
+
+__all__ = ["Tile", "Given", "DensityModel", "FixedStructured", "Hypergeometric", "ActualData", "DENSE",
+           "hypergeometric_pmf", "load_mask"]
