@@ -3,6 +3,12 @@
 Levels and tensors carry the names of the input spec; counts are per instance
 as Timeloop prints them; energies are totals over all instances in pJ.  The
 compute level is listed last among the levels (``"kind": "compute"``).
+
+For sparse designs ``reads``/``fills``/``updates`` are the *actual* counts
+(Sparseloop's "Actual scalar ..."); each dataspace adds ``algorithmic``,
+``gated`` and ``skipped`` counts, its metadata traffic (per rank, and in bits)
+and what the sparse stage found (``sparse``); ``computes`` adds ``gated`` and
+``skipped``.
 """
 
 from __future__ import annotations
@@ -10,7 +16,28 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..engine.counts import TensorCounts
 from ..engine.results import LayerResult
+
+
+def sparse_fields(tc: TensorCounts) -> dict[str, Any]:
+    """Algorithmic / gated / skipped counts, metadata traffic and sparse facts of one tensor."""
+    assert tc.sparse is not None
+    a = tc.actions
+    sp = tc.sparse
+    return {
+        "algorithmic": {"reads": float(tc.reads), "fills": float(tc.fills), "updates": float(tc.updates)},
+        "gated": {k + "s": float(a.get(f"gated_{k}", 0.0)) for k in ("read", "fill", "update")},
+        "skipped": {k + "s": float(a.get(f"skipped_{k}", 0.0)) for k in ("read", "fill", "update")},
+        "metadata": {action: {"ranks": [list(r) for r in ranks], "bits": sp.metadata_bits(action)}
+                     for action, ranks in sp.metadata.items()},
+        "sparse": {
+            "density_model": sp.density_model, "expected_density": sp.expected_density,
+            "representation": sp.representation, "compressed": sp.compressed,
+            "data_tile_words": sp.data_tile_words, "metadata_tile_bits": sp.metadata_tile_bits,
+            "avg_utilized_instances": sp.avg_utilized_instances, "rank_word_bits": [list(b) for b in sp.rank_word_bits],
+        },
+    }
 
 
 def timeloop_dict(result: LayerResult) -> dict[str, Any]:
@@ -30,6 +57,9 @@ def timeloop_dict(result: LayerResult) -> dict[str, Any]:
                 "tile_size": float(t.tile_size_words),
                 "partition_size": float(t.partition_size_words),
             }
+            tc = next(x for x in result.counts.levels[lv.index].tensors if x.tensor == t.tensor)
+            if tc.sparse is not None:
+                dataspaces[t.tensor].update(sparse_fields(tc))
         levels.append({
             "name": lv.name,
             "kind": "storage",
@@ -48,7 +78,9 @@ def timeloop_dict(result: LayerResult) -> dict[str, Any]:
     return {
         "cycles": int(result.cycles),
         "energy_pJ": float(result.energy_pJ),
-        "computes": {"actual": int(round(c.actual_computes)), "algorithmic": int(round(c.algorithmic_computes))},
+        "computes": {"actual": int(round(c.actual_computes)), "algorithmic": int(round(c.algorithmic_computes)),
+                     "gated": int(round(c.actions.get("gated_compute", 0.0))),
+                     "skipped": int(round(c.actions.get("skipped_compute", 0.0)))},
         "utilization": float(result.utilization),
         "levels": levels,
     }
