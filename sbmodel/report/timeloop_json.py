@@ -71,6 +71,10 @@ def timeloop_dict(result: LayerResult) -> dict[str, Any]:
             "dataspaces": dataspaces,
         })
     c = result.compute
+    computes = {"actual": int(round(c.actual_computes)), "algorithmic": int(round(c.algorithmic_computes))}
+    if any(t.sparse is not None for lv in result.counts.levels for t in lv.tensors):
+        computes.update(gated=int(round(c.actions.get("gated_compute", 0.0))),
+                        skipped=int(round(c.actions.get("skipped_compute", 0.0))))
     levels.append({
         "name": c.name, "kind": "compute", "energy_pJ": float(c.energy_pJ),
         "utilized_instances": int(c.utilized_instances), "dataspaces": {},
@@ -78,9 +82,7 @@ def timeloop_dict(result: LayerResult) -> dict[str, Any]:
     return {
         "cycles": int(result.cycles),
         "energy_pJ": float(result.energy_pJ),
-        "computes": {"actual": int(round(c.actual_computes)), "algorithmic": int(round(c.algorithmic_computes)),
-                     "gated": int(round(c.actions.get("gated_compute", 0.0))),
-                     "skipped": int(round(c.actions.get("skipped_compute", 0.0)))},
+        "computes": computes,
         "utilization": float(result.utilization),
         "levels": levels,
     }

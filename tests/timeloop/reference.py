@@ -17,6 +17,20 @@ def runnable(manifest: dict, kind: str) -> list[dict]:
             and str(r.get("head_status", "ok")).strip() == "ok" and "reference_head" in r]
 
 
+def manifest_ids(kind: str) -> list[str]:
+    """Ids of the runnable reference runs of one kind (for parametrize; a placeholder without data)."""
+    import yaml
+
+    from tests.conftest import reference_root
+
+    path = reference_root() / "timeloop" / "manifest.yaml"
+    if not path.is_file():
+        return ["<no reference data>"]
+    with open(path) as fh:
+        man = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return [r["id"] for r in runnable(man, kind)]
+
+
 def run_case(root: Path, run: dict) -> dict[str, Any]:
     case = root / "timeloop" / run["case"]
     spec = load_timeloop_inputs([case / p for p in run["inputs"]], ert=case / run["ert"])

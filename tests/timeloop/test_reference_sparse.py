@@ -9,25 +9,12 @@ read from ../shared/reference (or SBMODEL_REFERENCE_DIR), never copied here.
 
 import pytest
 
-from tests.conftest import reference_root
-
-from .reference import level_energy_error, run_case, runnable
+from .reference import level_energy_error, manifest_ids, run_case, runnable
 
 KINDS = ("reads", "fills", "updates")
 
 
-def _ids():
-    import yaml
-
-    path = reference_root() / "timeloop" / "manifest.yaml"
-    if not path.is_file():
-        return ["<no reference data>"]
-    with open(path) as fh:
-        man = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    return [r["id"] for r in runnable(man, "sparse")]
-
-
-@pytest.mark.parametrize("run_id", _ids())
+@pytest.mark.parametrize("run_id", manifest_ids("sparse"))
 def test_sparse_run_matches_sparseloop(run_id, reference_dir, timeloop_manifest):
     run = next(r for r in timeloop_manifest["runs"] if r["id"] == run_id)
     ref = run["reference_head"]
