@@ -143,7 +143,7 @@ def _log_binomial(n: int | np.ndarray, k: np.ndarray) -> np.ndarray:
     lg = np.frompyfunc(lgamma, 1, 1)
     n_arr = np.asarray(n, dtype=float)
     k_arr = np.asarray(k, dtype=float)
-    return (lg(n_arr + 1) - lg(k_arr + 1) - lg(n_arr - k_arr + 1)).astype(float)
+    return np.asarray(lg(n_arr + 1) - lg(k_arr + 1) - lg(n_arr - k_arr + 1), dtype=float)
 
 
 def hypergeometric_pmf(population: int, successes: int, draws: int, k: np.ndarray) -> np.ndarray:

@@ -86,7 +86,9 @@ def _vector_ratio(st: TileState, block: int) -> float:
 
 
 def _freeze(counts: LayerCounts, arch: Architecture, states: list[list[TileState]],
-            compute: ComputeState) -> LayerCounts:
+            compute: ComputeState, check_instances: bool) -> LayerCounts:
+    """Frozen counts; ``check_instances``: after spatial skipping the instances used must exist
+    (without it the mapping was already checked against the fanouts)."""
     levels = []
     for l, lc in enumerate(counts.levels):
         spec = arch.storage[l]
@@ -121,12 +123,12 @@ def _freeze(counts: LayerCounts, arch: Architecture, states: list[list[TileState
             tensors.append(replace(tc, actions=actions, temporal_reductions=st.temporal_reductions,
                                    utilized_instances=utilized, sparse=info))
         utilized = max([t.utilized_instances for t in tensors if t.kept] or [lc.utilized_instances])
-        if utilized > spec.instances:
+        if check_instances and utilized > spec.instances:
             raise EvaluationError(f"level {spec.name}: the mapping uses {utilized} instances but the hardware "
                                   f"has {spec.instances}")
         levels.append(replace(lc, tensors=tuple(tensors), utilized_instances=utilized))
     units = int(compute.max_x) * int(compute.max_y)
-    if units > arch.compute.instances:
+    if check_instances and units > arch.compute.instances:
         raise EvaluationError(f"compute {arch.compute.name}: the mapping uses {units} units but the hardware "
                               f"has {arch.compute.instances}")
     per_unit = {"compute": compute.random / units, "gated_compute": compute.gated / units,
@@ -166,7 +168,7 @@ def sparse_counts(counts: LayerCounts, arch: Architecture, spec: SparseSpec | No
     propagate(states, compute, problem, opt)
     compression_costs(states, problem, level_names)
     compute_actions(states, compute, problem, opt, spec.compute)
-    return _freeze(counts, arch, states, compute)
+    return _freeze(counts, arch, states, compute, spec.has_spatial_skipping)
 
 
 __all__ = ["sparse_counts", "VECTOR_WIDTH_THRESHOLDS"]
