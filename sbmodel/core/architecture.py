@@ -17,7 +17,7 @@ by action names shared by every stage:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 from ..errors import SpecError
 
@@ -136,6 +136,8 @@ class Architecture:
     name: str
     storage: tuple[StorageLevel, ...]
     compute: ComputeLevel
+    # The design's sparse features (a sbmodel.engine.sparse.SparseSpec), None for a dense design.
+    sparse: Any = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.storage:

@@ -70,18 +70,24 @@ def evaluate_counts(counts: LayerCounts, arch: Architecture) -> LayerResult:
 
 def evaluate_layer(problem: Problem, arch: Architecture, mapping: Mapping,
                    sparse: "SparseSpec | None" = None) -> LayerResult:
-    """Evaluate one layer: dense analysis, then (when given) sparse optimisations, then energy.
+    """Evaluate one layer: dense analysis, then sparse optimisations (``sparse``, else the
+    architecture's own), then energy.
 
     Densities come from ``problem.densities`` (tensor name -> density model);
     tensors without one are dense.
     """
-    counts = dense_counts(problem, arch, mapping)
-    if sparse is not None and not sparse.empty:
-        from .sparse import Densities, sparse_counts
-
-        counts = sparse_counts(counts, arch, sparse, Densities(dict(problem.densities)))
-    return evaluate_counts(counts, arch)
+    return evaluate_counts(apply_sparse(dense_counts(problem, arch, mapping), arch, sparse), arch)
 
 
-__all__ = ["evaluate_layer", "evaluate_counts", "dense_counts", "LayerResult", "LevelResult",
+def apply_sparse(counts: LayerCounts, arch: Architecture, sparse: "SparseSpec | None" = None) -> LayerCounts:
+    """The sparse stage on dense counts (a no-op for dense designs)."""
+    spec = sparse if sparse is not None else arch.sparse
+    if spec is None or spec.empty:
+        return counts
+    from .sparse import Densities, sparse_counts
+
+    return sparse_counts(counts, arch, spec, Densities(dict(counts.problem.densities)))
+
+
+__all__ = ["evaluate_layer", "evaluate_counts", "apply_sparse", "dense_counts", "LayerResult", "LevelResult",
            "TensorResult", "ComputeResult", "LayerCounts"]

@@ -52,6 +52,7 @@ from pydantic import Field
 
 from ..core.architecture import COMPUTE_ACTIONS, STORAGE_ACTIONS, Architecture, ComputeLevel, StorageLevel
 from .common import StrictModel, check, validate
+from .sparse import ComputeSparseSpec, LevelSparseSpec, build_sparse
 from .workload import Bits
 from .yamlio import Located, PathKey, load_yaml
 
@@ -103,6 +104,7 @@ class StorageSpec(StrictModel):
     bypass: list[TensorName] = []
     energy_pJ: EnergySpec = None
     metadata: Optional[MetadataSpec] = None
+    sparse: Optional[LevelSparseSpec] = None  # formats, gating/skipping (see sbmodel.spec.sparse)
 
 
 class ComputeSpec(StrictModel):
@@ -114,6 +116,7 @@ class ComputeSpec(StrictModel):
     word_bits: Optional[PosInt] = None
     operand_bits: Optional[Bits] = None
     energy_pJ: EnergySpec = None
+    sparse: Optional[ComputeSparseSpec] = None  # compute gating/skipping (see sbmodel.spec.sparse)
 
 
 class ArchitectureSpec(StrictModel):
@@ -319,7 +322,8 @@ def build_architecture(spec: ArchitectureSpec, located: Located) -> Architecture
     compute_path = root + ("compute",)
     compute_mesh = _mesh(spec.compute.mesh, mesh, located, compute_path, parent_name)
     compute = _compute_level(spec.compute, located, compute_path, compute_mesh, table)
-    return Architecture(name=spec.name, storage=tuple(reversed(outer_first)), compute=compute)
+    return Architecture(name=spec.name, storage=tuple(reversed(outer_first)), compute=compute,
+                        sparse=build_sparse(spec, located))
 
 
 def read_architecture_spec(path: str | Path) -> tuple[ArchitectureSpec, Located]:

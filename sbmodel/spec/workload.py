@@ -32,9 +32,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from ..core.problem import Problem, conv_problem
+from ..errors import SpecError
 from .common import StrictModel, validate
 from .yamlio import Located, load_yaml
 
@@ -86,6 +87,9 @@ class TensorStats(StrictModel):
     """Density of a tensor (activations: measured on calibration inputs)."""
 
     density: Fraction
+    # Density model for the sparse engine (sbmodel.spec.sparse): fixed-structured, hypergeometric
+    # (default) or actual-data (default for weights with a mask).
+    distribution: Optional[Literal["fixed-structured", "hypergeometric", "actual-data"]] = None
     nonzeros: Optional[Annotated[int, Field(ge=0)]] = None
     elements: Optional[Annotated[int, Field(ge=0)]] = None
 
@@ -189,8 +193,30 @@ class Workload(StrictModel):
             seen.add(layer.name)
         return layers
 
+    # Where the workload file is (masks are relative to it) and the density models once built.
+    _file: Optional[str] = PrivateAttr(default=None)
+    _densities: dict = PrivateAttr(default_factory=dict)
+
     def problems(self) -> list[Problem]:
-        return [layer.to_problem(self.bits) for layer in self.layers]
+        """The layers as problems, with their tensors' density models (for the sparse engine;
+        masks are read here, on first use)."""
+        from dataclasses import replace
+
+        from .sparse import layer_densities
+
+        base = Path(self._file).parent if self._file else None
+        out = []
+        for i, layer in enumerate(self.layers):
+            problem = layer.to_problem(self.bits)
+            dens = self._densities.get(layer.name)
+            if dens is None:
+                try:
+                    dens = layer_densities(layer, problem, base, f"workload.layers[{i}]")
+                except SpecError as exc:
+                    raise SpecError(exc.message, file=self._file) from None
+                self._densities[layer.name] = dens
+            out.append(replace(problem, densities=dens) if dens else problem)
+        return out
 
 
 class WorkloadFile(StrictModel):
@@ -202,4 +228,6 @@ def load_workload(path: str | Path) -> Workload:
     located: Located = load_yaml(path)
     if not isinstance(located.data, dict) or "workload" not in located.data:
         raise located.error((), "expected a top-level 'workload:' mapping")
-    return validate(WorkloadFile, located).workload
+    workload = validate(WorkloadFile, located).workload
+    workload._file = str(path)
+    return workload

@@ -173,7 +173,7 @@ def parse_sparse_optimizations(raw: Any, problem: Problem, arch: Architecture,
         levels[name] = LevelSparse({**prev.formats, **formats}, prev.actions + actions)
     spec = SparseSpec(levels, compute)
     try:
-        spec.validate(problem, arch, "sparse_optimizations")
+        spec.validate(problem, arch, "sparse_optimizations", check_dims=True)
     except SpecError as exc:
         raise SpecError(exc.message, file=file) from None
     return None if spec.empty else spec

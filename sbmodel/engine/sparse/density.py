@@ -50,10 +50,17 @@ class Tile:
 
 @dataclass(frozen=True)
 class Given:
-    """Condition: the enclosing ``tile`` is known to hold ``occupancy`` nonzeros."""
+    """Condition: the enclosing ``tile`` is known to hold ``occupancy`` nonzeros.
+
+    ``occupancy`` may be an array: the probability is then one per occupancy
+    (how the stage averages metadata over all occupancies of a tile at once).
+    """
 
     tile: Tile
-    occupancy: int
+    occupancy: "int | np.ndarray"
+
+
+Prob = "float | np.ndarray"  # a probability, or one per conditioning occupancy
 
 
 class DensityModel(Protocol):
@@ -61,7 +68,7 @@ class DensityModel(Protocol):
 
     name: str
 
-    def probability(self, tile: Tile, occupancy: int, given: Given | None = None) -> float: ...
+    def probability(self, tile: Tile, occupancy: int, given: Given | None = None) -> Prob: ...
 
     def distribution(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -77,8 +84,12 @@ class DensityModel(Protocol):
     def mean_density(self) -> float: ...
 
 
-def _floor_ceil_probability(exact: float, occupancy: int) -> float:
+def _floor_ceil_probability(exact: "float | np.ndarray", occupancy: int) -> Prob:
     """Occupancy is floor or ceil of ``exact``, weighted so the mean is ``exact``."""
+    if isinstance(exact, np.ndarray):
+        lo = np.floor(exact)
+        p_ceil = exact - lo
+        return np.where(lo == occupancy, 1.0 - p_ceil, np.where(np.ceil(exact) == occupancy, p_ceil, 0.0))
     lo = floor(exact)
     p_ceil = exact - lo
     if lo == occupancy:
@@ -103,11 +114,11 @@ class FixedStructured:
     def mean_density(self) -> float:
         return self.density
 
-    def _exact(self, tile: Tile, given: Given | None) -> float:
+    def _exact(self, tile: Tile, given: Given | None) -> "float | np.ndarray":
         d = self.density if given is None else given.occupancy / given.tile.size
         return tile.size * d
 
-    def probability(self, tile: Tile, occupancy: int, given: Given | None = None) -> float:
+    def probability(self, tile: Tile, occupancy: int, given: Given | None = None) -> Prob:
         return _floor_ceil_probability(self._exact(tile, given), occupancy)
 
     def distribution(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
@@ -146,16 +157,17 @@ def _log_binomial(n: int | np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.asarray(lg(n_arr + 1) - lg(k_arr + 1) - lg(n_arr - k_arr + 1), dtype=float)
 
 
-def hypergeometric_pmf(population: int, successes: int, draws: int, k: np.ndarray) -> np.ndarray:
-    """P(k successes in ``draws`` draws without replacement); 0 outside the support."""
-    k = np.asarray(k, dtype=np.int64)
-    lo = max(0, draws + successes - population)
-    hi = min(draws, successes)
+def hypergeometric_pmf(population: int, successes: "int | np.ndarray", draws: int, k: np.ndarray) -> np.ndarray:
+    """P(k successes in ``draws`` draws without replacement); 0 outside the support.
+    ``successes`` and ``k`` broadcast against each other."""
+    r, k = np.broadcast_arrays(np.asarray(successes, dtype=np.int64), np.asarray(k, dtype=np.int64))
+    lo = np.maximum(0, draws + r - population)
+    hi = np.minimum(draws, r)
     out = np.zeros(k.shape, dtype=float)
     ok = (k >= lo) & (k <= hi)
     if ok.any():
-        kk = k[ok]
-        logp = (_log_binomial(successes, kk) + _log_binomial(population - successes, draws - kk)
+        kk, rr = k[ok], r[ok]
+        logp = (_log_binomial(rr, kk) + _log_binomial(population - rr, draws - kk)
                 - _log_binomial(population, np.array(draws)))
         out[ok] = np.exp(logp)
     return out
@@ -183,14 +195,15 @@ class Hypergeometric:
     def mean_density(self) -> float:
         return self.density
 
-    def _params(self, given: Given | None) -> tuple[int, int]:
+    def _params(self, given: Given | None) -> tuple[int, "int | np.ndarray"]:
         if given is None:
             return self.tensor_size, self.nonzeros
         return given.tile.size, given.occupancy
 
-    def probability(self, tile: Tile, occupancy: int, given: Given | None = None) -> float:
+    def probability(self, tile: Tile, occupancy: int, given: Given | None = None) -> Prob:
         population, successes = self._params(given)
-        return float(hypergeometric_pmf(population, successes, tile.size, np.array([occupancy]))[0])
+        p = hypergeometric_pmf(population, successes, tile.size, np.array(occupancy))
+        return p if isinstance(successes, np.ndarray) else float(p)
 
     def distribution(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
         n, r, N = tile.size, self.nonzeros, self.tensor_size
@@ -233,7 +246,7 @@ def _block_counts(mask: np.ndarray, extents: Sequence[int]) -> np.ndarray:
 class ActualData:
     """Exact tile-occupancy statistics of a real 0/1 mask (ranks in data-space order)."""
 
-    mask: np.ndarray
+    mask: np.ndarray = field(repr=False)
     source: str = ""
     name: str = "actual_data"
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
@@ -292,17 +305,19 @@ class ActualData:
             hit = self._cache[key] = (joint.reshape(-1, width), np.arange(width))
         return hit
 
-    def probability(self, tile: Tile, occupancy: int, given: Given | None = None) -> float:
+    def probability(self, tile: Tile, occupancy: int, given: Given | None = None) -> Prob:
         if given is None:
             k, p = self.distribution(tile)
             hit = np.nonzero(k == occupancy)[0]
             return float(p[hit[0]]) if hit.size else 0.0
         joint, _ = self._conditional(tile, given.tile)
-        if given.occupancy >= joint.shape[0] or occupancy >= joint.shape[1]:
-            return 0.0
-        row = joint[given.occupancy]
-        total = row.sum()
-        return float(row[occupancy] / total) if total else 0.0
+        m = np.asarray(given.occupancy, dtype=np.int64)
+        inside = (m < joint.shape[0]) & (occupancy < joint.shape[1])
+        rows = joint[np.where(inside, m, 0)]
+        totals = rows.sum(axis=-1)
+        hits = rows[..., occupancy] if occupancy < joint.shape[1] else np.zeros_like(totals)
+        p = np.where(inside & (totals > 0), hits / np.maximum(totals, 1), 0.0)
+        return p if m.ndim else float(p)
 
     def max_occupancy(self, tile: Tile, confidence: float = 1.0) -> int:
         k, p = self.distribution(tile)

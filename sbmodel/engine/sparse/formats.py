@@ -25,9 +25,13 @@ are the data themselves and cost no metadata.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import ceil
+from typing import Union
+
+import numpy as np
 
 from .density import DensityModel, Given, Tile
+
+Units = Union[float, np.ndarray]  # one value, or one per occupancy of the tile
 
 FORMATS: tuple[str, ...] = ("UOP", "CP", "B", "RLE", "UB")
 COMPRESSED = {"UOP": False, "UB": False, "CP": True, "B": True, "RLE": True}
@@ -40,18 +44,24 @@ ALIASES = {f.lower(): f for f in FORMATS} | {"bitmask": "B", "coordinate_payload
 class RankOccupancy:
     """Metadata and payload units of one rank of one tile, and their word widths in bits."""
 
-    metadata_units: float = 0.0
-    payload_units: float = 0.0
+    metadata_units: Units = 0.0
+    payload_units: Units = 0.0
     metadata_bits: int = 0
     payload_bits: int = 0
 
     @property
-    def total_units(self) -> float:
+    def total_units(self) -> Units:
         return self.metadata_units + self.payload_units
 
     @property
-    def bits(self) -> float:
+    def bits(self) -> Units:
         return self.metadata_units * self.metadata_bits + self.payload_units * self.payload_bits
+
+    def expected(self, p: np.ndarray) -> "RankOccupancy":
+        """Probability-weighted sum over the occupancies (units given one per occupancy)."""
+        md = np.broadcast_to(self.metadata_units, p.shape)
+        pl = np.broadcast_to(self.payload_units, p.shape)
+        return RankOccupancy(_weighted(p, md), _weighted(p, pl), self.metadata_bits, self.payload_bits)
 
     def scaled(self, s: float) -> "RankOccupancy":
         return RankOccupancy(self.metadata_units * s, self.payload_units * s, self.metadata_bits, self.payload_bits)
@@ -72,11 +82,19 @@ class RankQuery:
     density: DensityModel
     given: Given | None = None
 
-    def p_fiber_empty(self) -> float:
+    def p_fiber_empty(self) -> Units:
         return self.density.probability(self.fiber_tile, 0, self.given)
 
-    def p_element_empty(self) -> float:
+    def p_element_empty(self) -> Units:
         return self.density.probability(self.element_tile, 0, self.given)
+
+
+def _weighted(p: np.ndarray, units: np.ndarray) -> float:
+    """Sum of p * units in occupancy order (Sparseloop accumulates sequentially)."""
+    total = 0.0
+    for a, b in zip(p.tolist(), units.tolist()):
+        total += a * b
+    return total
 
 
 def rank_occupancy(fmt: str, q: RankQuery, metadata_bits: int, payload_bits: int) -> RankOccupancy:
@@ -90,10 +108,10 @@ def rank_occupancy(fmt: str, q: RankQuery, metadata_bits: int, payload_bits: int
     fibers = q.max_fibers * (1.0 - q.p_fiber_empty())
     p_nonempty = 1.0 - q.p_element_empty()
     if fmt == "B":
-        return RankOccupancy(fibers * q.fiber_shape, fibers * ceil(q.fiber_shape * p_nonempty),
+        return RankOccupancy(fibers * q.fiber_shape, fibers * np.ceil(q.fiber_shape * p_nonempty),
                              metadata_bits, payload_bits)
     if fmt == "CP":
-        units = ceil(q.fiber_shape * p_nonempty) * fibers
+        units = np.ceil(q.fiber_shape * p_nonempty) * fibers
         return RankOccupancy(units, units, metadata_bits, payload_bits)
     if fmt == "RLE":
         units = q.fiber_shape * p_nonempty * fibers

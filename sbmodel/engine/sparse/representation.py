@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from math import ceil
 
+import numpy as np
+
 from ...core.architecture import Architecture
 from ...core.problem import Problem
 from ...errors import EvaluationError
@@ -284,43 +286,38 @@ def _tile(st: TileState) -> Tile:
 
 
 def expected_occupancy(states: list[list[TileState]]) -> None:
-    """Expected data and metadata occupancy of every kept tile (step 2 of the module doc)."""
+    """Expected data and metadata occupancy of every kept tile (step 2 of the module doc).
+
+    All possible occupancies of a tile are handled at once: the metadata of
+    every rank is computed for the vector of occupancies and then weighted.
+    """
     for tiles_t in states:
         for st in tiles_t:
             if not st.kept:
-                st.expected_density = 0.0 if st.shape == 0 else st.expected_density
                 continue
             tile = st.tile
             hi = max_data_occupancy(st, 1.0)
             lo = st.density.min_occupancy(tile)
-            occs, probs = [], []
-            for k in range(lo, hi + 1):
-                p = st.density.probability(tile, k)
-                if p != 0:
-                    occs.append(k)
-                    probs.append(p)
+            occs, probs = st.density.distribution(tile)
+            inside = (occs >= lo) & (occs <= hi) & (probs != 0)
+            occs, probs = occs[inside], np.asarray(probs[inside], dtype=float)
             parent = tiles_t[st.parent] if st.parent is not None else None
-            if parent is not None and parent.has_metadata and lo == 0 and probs:
+            if parent is not None and parent.has_metadata and lo == 0 and probs.size:
                 # Empty tiles are never sent down: fewer instances hold a tile on average.
-                keep = 1.0 - probs[0]
+                keep = 1.0 - float(probs[0])
                 st.avg_replication *= keep
-                probs = [p / keep for p in probs] if keep > 0 else [0.0 for _ in probs]
+                probs = probs / keep if keep > 0 else np.zeros_like(probs)
                 probs[0] = 0.0
             total = 0.0
-            expected_md: list[RankOccupancy] = []
-            for k, p in zip(occs, probs):
+            for k, p in zip(occs.tolist(), probs.tolist()):
                 total += p * k
-                if st.has_metadata:
-                    per_rank = metadata_given_tile(st, tile, Given(tile, k))
-                    for r, occ in enumerate(per_rank):
-                        occ = occ.scaled(p)
-                        if len(expected_md) == r:
-                            expected_md.append(occ)
-                        else:
-                            expected_md[r] = expected_md[r].plus(occ)
             st.expected_occupancy = total
             st.expected_density = total / st.shape
-            st.expected_metadata = expected_md
+            if st.has_metadata and occs.size:
+                per_rank = metadata_given_tile(st, tile, Given(tile, occs.astype(np.int64)))
+                st.expected_metadata = [occ.expected(probs) for occ in per_rank]
+            else:
+                st.expected_metadata = []
 
 
 def metadata_accesses(states: list[list[TileState]]) -> None:
@@ -345,7 +342,8 @@ def metadata_tile_bits(st: TileState, confidence: float = 1.0) -> tuple[int, lis
     if not st.has_metadata:
         return 0, []
     top = st.density.max_occupancy(st.tile, confidence)
-    per_rank = metadata_given_tile(st, st.tile, Given(st.tile, top))
+    per_rank = [RankOccupancy(float(r.metadata_units), float(r.payload_units), r.metadata_bits, r.payload_bits)
+                for r in metadata_given_tile(st, st.tile, Given(st.tile, top))]
     return int(ceil(sum(r.bits for r in per_rank))), per_rank
 
 

@@ -130,8 +130,10 @@ class SparseSpec:
     def level(self, name: str) -> LevelSparse:
         return self.levels.get(name, LevelSparse())
 
-    def validate(self, problem: Problem, arch: Architecture, where: str = "sparse optimizations") -> None:
-        """Every level, tensor and dimension named must exist (a located error otherwise)."""
+    def validate(self, problem: Problem, arch: Architecture, where: str = "sparse optimizations",
+                 check_dims: bool = False) -> None:
+        """Every level and tensor named must exist (and, with ``check_dims``, every dimension a
+        rank flattens: a design may name dimensions a particular layer lacks, e.g. G)."""
         levels = [lv.name for lv in arch.storage]
         tensors = set(problem.dataspace_names)
         dims = set(problem.dims)
@@ -143,7 +145,7 @@ class SparseSpec:
                     raise SpecError(f"{where}: level {name}: representation format for unknown tensor {t!r} "
                                     f"(tensors: {sorted(tensors)})")
                 for r in fmt.ranks:
-                    for group in r.flattened:
+                    for group in r.flattened if check_dims else ():
                         bad = set(group) - dims
                         if bad:
                             raise SpecError(f"{where}: level {name}: tensor {t}: flattened ranks name unknown "
