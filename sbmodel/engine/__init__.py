@@ -59,8 +59,10 @@ def evaluate_counts(counts: LayerCounts, arch: Architecture) -> LayerResult:
         energy_by_action_pJ=by_action, cycles=int(round(compute_cycles)), energy_pJ=sum(by_action.values()),
     )
     energy = compute.energy_pJ + sum(lv.energy_pJ for lv in levels)
-    algorithmic = cc.algorithmic_total if cc.algorithmic_total is not None else cc.algorithmic * cc.utilized_instances
-    ideal = algorithmic / arch.compute.instances
+    # Busy compute slots: every algorithmic operation, or (sparse) the actual and gated ones (Sparseloop).
+    busy = ((cc.actions.get("compute", 0.0) + cc.actions.get("gated_compute", 0.0)) * cc.utilized_instances
+            if cc.algorithmic_total is not None else cc.algorithmic * cc.utilized_instances)
+    ideal = busy / arch.compute.instances
     return LayerResult(
         layer=counts.problem.name, architecture=arch.name, cycles=total_cycles, energy_pJ=energy,
         compute=compute, levels=tuple(levels),

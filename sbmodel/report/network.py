@@ -8,7 +8,38 @@ import json
 from typing import Any
 
 from ..api import NetworkResult
+from ..engine.counts import TensorCounts
 from ..engine.results import LayerResult
+from .timeloop_json import sparse_fields
+
+
+def _tensor_counts(r: LayerResult, level_index: int, tensor: str) -> TensorCounts:
+    return next(t for t in r.counts.levels[level_index].tensors if t.tensor == tensor)
+
+
+def _is_sparse(r: LayerResult) -> bool:
+    return any(t.sparse is not None for lv in r.counts.levels for t in lv.tensors)
+
+
+def _sparse_totals(r: LayerResult) -> dict[str, dict[str, float]]:
+    """Per level, over all instances: actual / algorithmic accesses, gated, skipped, metadata bits."""
+    out: dict[str, dict[str, float]] = {}
+    for lv in r.levels:
+        acc = {"actual": 0.0, "algorithmic": 0.0, "gated": 0.0, "skipped": 0.0, "metadata_bits": 0.0}
+        for t in lv.tensors:
+            if not t.kept:
+                continue
+            tc = _tensor_counts(r, lv.index, t.tensor)
+            n = t.utilized_instances
+            acc["actual"] += (t.reads + t.fills + t.updates) * n
+            acc["algorithmic"] += (tc.reads + tc.fills + tc.updates) * n
+            for k in ("read", "fill", "update"):
+                acc["gated"] += t.actions.get(f"gated_{k}", 0.0) * n
+                acc["skipped"] += t.actions.get(f"skipped_{k}", 0.0) * n
+            if tc.sparse is not None:
+                acc["metadata_bits"] += sum(tc.sparse.metadata_bits(a) for a in tc.sparse.metadata) * n
+        out[lv.name] = acc
+    return out
 
 
 def _outermost_traffic_words(r: LayerResult) -> float:
@@ -28,7 +59,8 @@ def _layer_dict(r: LayerResult, source: str) -> dict[str, Any]:
             "tensors": {
                 t.tensor: {"reads": t.reads, "fills": t.fills, "updates": t.updates,
                            "energy_pJ": t.energy_pJ, "tile_size_words": t.tile_size_words,
-                           "actions": dict(t.actions)}
+                           "actions": dict(t.actions),
+                           **(sparse_fields(tc) if (tc := _tensor_counts(r, lv.index, t.tensor)).sparse else {})}
                 for t in lv.tensors if t.kept
             },
         })
@@ -37,6 +69,8 @@ def _layer_dict(r: LayerResult, source: str) -> dict[str, Any]:
         "computes": r.compute.actual_computes, "algorithmic_computes": r.compute.algorithmic_computes,
         "utilization": r.utilization, "compute_energy_pJ": r.compute.energy_pJ,
         "compute_actions": dict(r.compute.actions),
+        "gated_computes": r.compute.actions.get("gated_compute", 0.0),
+        "skipped_computes": r.compute.actions.get("skipped_compute", 0.0),
         "outermost_traffic_words": _outermost_traffic_words(r),
         "mapping_source": source, "levels": levels,
     }
@@ -69,20 +103,32 @@ def to_csv(result: NetworkResult) -> str:
     """One row per layer with totals per level; a final TOTAL row."""
     level_names = [lv.name for lv in result.architecture.storage if not lv.container_only]
     header = ["layer", "computes", "cycles", "utilization", "energy_pJ", "compute_energy_pJ"] + \
-        [f"{n}_energy_pJ" for n in level_names] + ["outermost_traffic_words"]
+        [f"{n}_energy_pJ" for n in level_names] + ["outermost_traffic_words"] + \
+        ["algorithmic_computes", "gated_computes", "skipped_computes"] + \
+        [f"{n}_{k}" for n in level_names for k in ("algorithmic_accesses", "gated_accesses", "skipped_accesses",
+                                                    "metadata_bits")]
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(header)
     for r in result.layers:
         per = {lv.name: lv.energy_pJ for lv in r.levels}
+        sp = _sparse_totals(r)
         w.writerow([r.layer, r.compute.actual_computes, r.cycles, f"{r.utilization:.6g}", repr(r.energy_pJ),
                     repr(r.compute.energy_pJ)] + [repr(per[n]) for n in level_names] +
-                   [repr(_outermost_traffic_words(r))])
+                   [repr(_outermost_traffic_words(r))] +
+                   [repr(r.compute.algorithmic_computes), repr(r.compute.actions.get("gated_compute", 0.0)),
+                    repr(r.compute.actions.get("skipped_compute", 0.0))] +
+                   [repr(sp[n][k]) for n in level_names for k in ("algorithmic", "gated", "skipped", "metadata_bits")])
     t = result.totals()
     w.writerow(["TOTAL", t["computes"], t["cycles"], "", repr(t["energy_pJ"]),
                 repr(sum(r.compute.energy_pJ for r in result.layers))] +
                [repr(sum(lv.energy_pJ for r in result.layers for lv in r.levels if lv.name == n))
-                for n in level_names] + [repr(sum(_outermost_traffic_words(r) for r in result.layers))])
+                for n in level_names] + [repr(sum(_outermost_traffic_words(r) for r in result.layers))] +
+               [repr(t["algorithmic_computes"]),
+                repr(sum(r.compute.actions.get("gated_compute", 0.0) for r in result.layers)),
+                repr(sum(r.compute.actions.get("skipped_compute", 0.0) for r in result.layers))] +
+               [repr(sum(_sparse_totals(r)[n][k] for r in result.layers))
+                for n in level_names for k in ("algorithmic", "gated", "skipped", "metadata_bits")])
     return buf.getvalue()
 
 
@@ -137,6 +183,20 @@ def to_table(result: NetworkResult) -> str:
                         f_ += tt.fills * tt.utilized_instances
                         u_ += tt.updates * tt.utilized_instances
         out.append(f"  {n:<24} {r_:>16,.0f} {f_:>16,.0f} {u_:>16,.0f}")
+    if any(_is_sparse(r) for r in result.layers):
+        out.append("")
+        alg = sum(r.compute.algorithmic_computes for r in result.layers)
+        gated = sum(r.compute.actions.get("gated_compute", 0.0) for r in result.layers)
+        skipped = sum(r.compute.actions.get("skipped_compute", 0.0) for r in result.layers)
+        out.append(f"sparsity: computes {t['computes']:,.0f} actual of {alg:,.0f} algorithmic "
+                   f"({gated:,.0f} gated, {skipped:,.0f} skipped)")
+        out.append(f"  {'level':<24} {'actual':>14} {'algorithmic':>14} {'gated':>12} {'skipped':>12} "
+                   f"{'metadata bits':>14}")
+        for n in levels:
+            acc = {k: sum(_sparse_totals(r)[n][k] for r in result.layers)
+                   for k in ("actual", "algorithmic", "gated", "skipped", "metadata_bits")}
+            out.append(f"  {n:<24} {acc['actual']:>14,.0f} {acc['algorithmic']:>14,.0f} {acc['gated']:>12,.0f} "
+                       f"{acc['skipped']:>12,.0f} {acc['metadata_bits']:>14,.0f}")
     sources = sorted(set(result.mapping_sources))
     out.append("")
     out.append(f"mappings: {', '.join(sources)}")

@@ -57,6 +57,8 @@ def test_gated_accesses_take_cycles_skipped_do_not():
     skipped = run(dot_product(), arch, k_loop(), spec({"A": fmt("CP")}, [opt("skipping", "B", "A")]))
     # one read port: gated B still occupies it 16 times (+16 A, +15 Z) over 4 compute cycles
     assert gated.cycles == 16 + 16 + 15
+    # the MAC is busy 4 of those cycles (Sparseloop's utilisation: actual + gated computes)
+    assert gated.utilization == pytest.approx(4 / 47)
     # skipped B and compressed A: 4 + 4 + 15 port uses
     assert skipped.cycles == 4 + 4 + 15
 
