@@ -173,6 +173,22 @@ def hypergeometric_pmf(population: int, successes: "int | np.ndarray", draws: in
     return out
 
 
+def _hypergeometric_support(population: int, successes: int, draws: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every possible k and its probability, by the ratio recurrence of consecutive terms
+    (one log-binomial evaluation, then cumulative sums of logs: vectorised and O(draws))."""
+    lo, hi = max(0, draws + successes - population), min(draws, successes)
+    k = np.arange(lo, hi + 1, dtype=np.int64)
+    if k.size == 0:  # more draws than points: no possible outcome (as the closed form gives)
+        return k, np.zeros(0)
+    start = float(_log_binomial(successes, np.array(lo)) + _log_binomial(population - successes, np.array(draws - lo))
+                  - _log_binomial(population, np.array(draws)))
+    kk = k[:-1].astype(float)
+    steps = (np.log(successes - kk) + np.log(draws - kk) - np.log(kk + 1)
+             - np.log(population - successes - draws + kk + 1))
+    logp = start + np.concatenate(([0.0], np.cumsum(steps)))
+    return k, np.exp(logp)
+
+
 @dataclass(frozen=True)
 class Hypergeometric:
     """``ceil(d*N)`` nonzeros placed uniformly in an ``N``-point tensor."""
@@ -180,6 +196,7 @@ class Hypergeometric:
     density: float
     tensor_size: int
     name: str = "hypergeometric"
+    _cache: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.density <= 1.0:
@@ -201,16 +218,21 @@ class Hypergeometric:
         return given.tile.size, given.occupancy
 
     def probability(self, tile: Tile, occupancy: int, given: Given | None = None) -> Prob:
+        if given is None:
+            k, p = self.distribution(tile)
+            hit = np.nonzero(k == occupancy)[0]
+            return float(p[hit[0]]) if hit.size else 0.0
         population, successes = self._params(given)
         p = hypergeometric_pmf(population, successes, tile.size, np.array(occupancy))
         return p if isinstance(successes, np.ndarray) else float(p)
 
     def distribution(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
-        n, r, N = tile.size, self.nonzeros, self.tensor_size
-        k = np.arange(max(0, n + r - N), min(n, r) + 1)
-        p = hypergeometric_pmf(N, r, n, k)
-        keep = p > 0
-        return k[keep], p[keep]
+        hit = self._cache.get(tile.size)
+        if hit is None:
+            k, p = _hypergeometric_support(self.tensor_size, self.nonzeros, tile.size)
+            keep = p > 0
+            hit = self._cache[tile.size] = (k[keep], p[keep])
+        return hit
 
     def max_occupancy(self, tile: Tile, confidence: float = 1.0) -> int:
         if confidence >= 1.0:
@@ -231,15 +253,59 @@ class Hypergeometric:
 
 
 def _block_counts(mask: np.ndarray, extents: Sequence[int]) -> np.ndarray:
-    """Nonzeros of every aligned ``extents`` box of ``mask`` (zero-padded at the far edges)."""
+    """Nonzeros of every aligned ``extents`` box of ``mask`` (zero-padded at the far edges).
+
+    Summed one rank at a time from the innermost (contiguous) rank outwards, so
+    each pass reads a shrinking array: a few milliseconds for millions of points.
+    """
     ext = [max(1, min(int(e), s)) if s > 0 else 1 for e, s in zip(extents, mask.shape)]
-    pad = [(0, (-s) % e) for s, e in zip(mask.shape, ext)]
-    arr = np.pad(mask, pad) if any(p[1] for p in pad) else mask
-    shape: list[int] = []
-    for s, e in zip(arr.shape, ext):
-        shape += [s // e, e]
-    blocks = arr.reshape(shape)
-    return blocks.sum(axis=tuple(range(1, 2 * len(ext), 2)), dtype=np.int64)
+    arr = mask
+    for axis in range(arr.ndim - 1, -1, -1):
+        e, n = ext[axis], arr.shape[axis]
+        if e == 1:
+            continue
+        if n % e:
+            pad = [(0, 0)] * arr.ndim
+            pad[axis] = (0, (-n) % e)
+            arr = np.pad(arr, pad)
+        shape = arr.shape[:axis] + (arr.shape[axis] // e, e) + arr.shape[axis + 1:]
+        blocks = arr.reshape(shape)
+        if e >= 16:  # long blocks: one reduction is cheaper than e slice additions
+            arr = blocks.sum(axis=axis + 1, dtype=np.int32)
+            continue
+        index: list = [slice(None)] * blocks.ndim
+        total = np.zeros(shape[:axis + 1] + shape[axis + 2:], dtype=np.int32)
+        for i in range(e):  # adding e strided slices beats reducing e-long rows one by one
+            index[axis + 1] = i
+            total += blocks[tuple(index)]
+        arr = total
+    return arr.astype(np.int64, copy=False)
+
+
+def _block_sizes(shape: Sequence[int], extents: Sequence[int]) -> np.ndarray:
+    """Points of the tensor inside every aligned ``extents`` box (edge boxes are smaller)."""
+    out = np.ones((), dtype=np.int64)
+    for n, e in zip(shape, extents):
+        e = max(1, min(int(e), n))
+        sizes = np.full(-(-n // e), e, dtype=np.int64)
+        if n % e:
+            sizes[-1] = n % e
+        out = np.multiply.outer(out, sizes)
+    return out
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted distinct occupancies, each value's label (index into them) and their counts:
+    by a histogram when the values are dense, by sorting when they are few and large."""
+    flat = values.ravel()
+    if flat.size and int(flat.max()) > 8 * flat.size:  # few large counts (big tiles)
+        distinct, label, count = np.unique(flat, return_inverse=True, return_counts=True)
+    else:
+        hist = np.bincount(flat)
+        distinct = np.nonzero(hist)[0]
+        label = (np.cumsum(hist > 0) - 1)[flat]
+        count = hist[distinct]
+    return distinct, label.reshape(values.shape), count
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,7 +321,7 @@ class ActualData:
         m = np.asarray(self.mask)
         if m.ndim == 0 or m.size == 0:
             raise SpecError(f"mask {self.source or ''} is empty")
-        object.__setattr__(self, "mask", (m != 0).astype(np.int64))
+        object.__setattr__(self, "mask", (m != 0).astype(np.uint8))
 
     @cached_property
     def mean_density(self) -> float:
@@ -278,31 +344,56 @@ class ActualData:
     def distribution(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
         key = ("dist", self._extents(tile))
         hit = self._cache.get(key)
+        if hit is None and tile.size == 1:  # a single point: zero or not
+            nz = int(np.count_nonzero(self.mask))
+            k, p = np.array([0, 1]), np.array([(self.mask.size - nz) / self.mask.size, nz / self.mask.size])
+            hit = self._cache[key] = (k[p > 0], p[p > 0])
         if hit is None:
-            c = self.counts(tile).ravel()
-            hist = np.bincount(c)
-            k = np.nonzero(hist)[0]
-            hit = self._cache[key] = (k, hist[k] / c.size)
+            k, _, count = _distinct(self.counts(tile))
+            hit = self._cache[key] = (k, count / count.sum())
+        return hit
+
+    def _scalar_given(self, parent: Tile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For scalar children only the parents matter: per parent occupancy m, the points of
+        parents holding m and their nonzeros (a parent with m nonzeros has m nonzero points)."""
+        key = ("scalar_given", self._extents(parent))
+        hit = self._cache.get(key)
+        if hit is None:
+            parents, label, count = _distinct(self.counts(parent))
+            ext = self._extents(parent)
+            if all(n % e == 0 for n, e in zip(self.mask.shape, ext)):  # equal parents
+                points = count * float(np.prod(ext))
+            else:
+                sizes = _block_sizes(self.mask.shape, ext)
+                points = np.bincount(label.ravel(), weights=sizes.ravel(), minlength=parents.size)
+            nonzero = parents * count  # every parent with m nonzeros adds m
+            hit = self._cache[key] = (parents, points, nonzero)
         return hit
 
     def _conditional(self, tile: Tile, parent: Tile) -> tuple[np.ndarray, np.ndarray]:
-        """Joint counts: for each parent occupancy m, histogram of child occupancies."""
+        """Joint counts over every child tile: the sorted distinct parent occupancies, and per
+        parent occupancy the number of children holding each child occupancy (rows x columns)."""
         key = ("joint", self._extents(tile), self._extents(parent))
         hit = self._cache.get(key)
         if hit is None:
             child = self.counts(tile)
             ext_c, ext_p = self._extents(tile), self._extents(parent)
-            par = self.counts(parent)
-            index = tuple(
-                np.minimum((np.arange(n) * ec) // ep, par.shape[r] - 1).reshape(
-                    [-1 if q == r else 1 for q in range(child.ndim)])
-                for r, (n, ec, ep) in enumerate(zip(child.shape, ext_c, ext_p))
-            )
-            parent_occ = np.broadcast_to(par[index], child.shape).ravel()
+            if ext_c == ext_p:  # the child is its parent: the joint is diagonal
+                k, p = self.distribution(tile)
+                joint = np.zeros((k.size, int(k[-1]) + 1), dtype=np.int64)
+                joint[np.arange(k.size), k] = np.rint(p * child.size).astype(np.int64)
+                hit = self._cache[key] = (k, joint)
+                return hit
+            # label the parents by their occupancy's rank (few), then spread labels to children
+            parents, label, _ = _distinct(self.counts(parent))
+            for r, (n, ec, ep) in enumerate(zip(child.shape, ext_c, ext_p)):
+                # child i lies in parent floor(i*ec/ep) (non-decreasing): repeat each parent
+                # over its children along this rank
+                index = np.minimum((np.arange(n) * ec) // ep, label.shape[r] - 1)
+                label = np.repeat(label, np.bincount(index, minlength=label.shape[r]), axis=r)
             width = int(child.max()) + 1
-            joint = np.bincount(parent_occ * width + child.ravel(),
-                                minlength=(int(parent_occ.max()) + 1) * width)
-            hit = self._cache[key] = (joint.reshape(-1, width), np.arange(width))
+            joint = np.bincount(label.ravel() * width + child.ravel(), minlength=parents.size * width)
+            hit = self._cache[key] = (parents, joint.reshape(parents.size, width))
         return hit
 
     def probability(self, tile: Tile, occupancy: int, given: Given | None = None) -> Prob:
@@ -310,13 +401,21 @@ class ActualData:
             k, p = self.distribution(tile)
             hit = np.nonzero(k == occupancy)[0]
             return float(p[hit[0]]) if hit.size else 0.0
-        joint, _ = self._conditional(tile, given.tile)
         m = np.asarray(given.occupancy, dtype=np.int64)
-        inside = (m < joint.shape[0]) & (occupancy < joint.shape[1])
-        rows = joint[np.where(inside, m, 0)]
-        totals = rows.sum(axis=-1)
-        hits = rows[..., occupancy] if occupancy < joint.shape[1] else np.zeros_like(totals)
-        p = np.where(inside & (totals > 0), hits / np.maximum(totals, 1), 0.0)
+        if tile.size == 1 and occupancy in (0, 1):
+            parents, points, nonzero = self._scalar_given(given.tile)
+            pi = np.minimum(np.searchsorted(parents, m), parents.size - 1)
+            found = parents[pi] == m
+            pts = np.where(found, points[pi], 0.0)
+            hits = np.where(found, nonzero[pi] if occupancy == 1 else points[pi] - nonzero[pi], 0.0)
+            p = np.where(pts > 0, hits / np.maximum(pts, 1), 0.0)
+            return p if m.ndim else float(p)
+        parents, joint = self._conditional(tile, given.tile)
+        pi = np.minimum(np.searchsorted(parents, m), parents.size - 1)
+        found = parents[pi] == m
+        totals = np.where(found, joint.sum(axis=1)[pi], 0)
+        hits = np.where(found, joint[pi, occupancy], 0) if occupancy < joint.shape[1] else np.zeros_like(totals)
+        p = np.where(totals > 0, hits / np.maximum(totals, 1), 0.0)
         return p if m.ndim else float(p)
 
     def max_occupancy(self, tile: Tile, confidence: float = 1.0) -> int:

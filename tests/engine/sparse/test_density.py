@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from sbmodel.engine.sparse.density import (ActualData, FixedStructured, Given, Hypergeometric, Tile, load_mask)
+from sbmodel.engine.sparse.density import (ActualData, FixedStructured, Given, Hypergeometric, Tile,
+                                           _hypergeometric_support, hypergeometric_pmf, load_mask)
 from sbmodel.errors import SpecError
 
 
@@ -95,23 +96,41 @@ def test_actual_data_equals_brute_force_tile_enumeration(data):
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_actual_data_conditional_equals_brute_force(data):
-    rows = data.draw(st.integers(1, 4)) * 2
-    cols = data.draw(st.integers(1, 4)) * 2
+    """Children nested in parents (parent extents are multiples of the child's, edge tiles
+    clipped; the parent may be the whole tensor or the child itself) against enumeration."""
+    rows, cols = data.draw(st.integers(1, 8)), data.draw(st.integers(1, 8))
     bits = data.draw(st.lists(st.booleans(), min_size=rows * cols, max_size=rows * cols))
     mask = np.array(bits, dtype=bool).reshape(rows, cols)
+    cr, cc = data.draw(st.integers(1, rows)), data.draw(st.integers(1, cols))
+    pr = min(rows, cr * data.draw(st.integers(1, 8)))
+    pc = min(cols, cc * data.draw(st.integers(1, 8)))
+    pr, pc = (pr // cr) * cr if pr < rows else pr, (pc // cc) * cc if pc < cols else pc
     model = ActualData(mask)
-    child, parent = Tile((1, 2)), Tile((2, 2))
-    # brute force: for every parent tile, its children's occupancies
-    pairs = []
-    for i in range(0, rows, 2):
-        for j in range(0, cols, 2):
-            m = int(mask[i:i + 2, j:j + 2].sum())
-            for ci in range(i, i + 2):
-                pairs.append((m, int(mask[ci, j:j + 2].sum())))
-    for m in {m for m, _ in pairs}:
+    pairs = []  # (parent occupancy, child occupancy) over every child tile
+    for i in range(0, rows, cr):
+        for j in range(0, cols, cc):
+            pi, pj = (i // pr) * pr, (j // pc) * pc
+            pairs.append((int(mask[pi:pi + pr, pj:pj + pc].sum()), int(mask[i:i + cr, j:j + cc].sum())))
+    child, parent = Tile((cr, cc)), Tile((pr, pc))
+    for m in {m for m, _ in pairs} | {cr * cc + 1}:
         kids = [c for mm, c in pairs if mm == m]
-        for c in range(3):
-            assert model.probability(child, c, Given(parent, m)) == pytest.approx(kids.count(c) / len(kids))
+        for c in range(cr * cc + 2):
+            want = kids.count(c) / len(kids) if kids else 0.0
+            assert model.probability(child, c, Given(parent, m)) == pytest.approx(want)
+    ms = np.array(sorted({m for m, _ in pairs}))  # vectorised over parent occupancies
+    got = model.probability(child, 0, Given(parent, ms))
+    assert got == pytest.approx([[c for mm, c in pairs if mm == m].count(0) / sum(mm == m for mm, _ in pairs)
+                                 for m in ms])
+
+
+@given(N=st.integers(1, 60), r=st.integers(0, 60), n=st.integers(1, 80))
+def test_hypergeometric_support_recurrence_equals_the_closed_form(N, r, n):
+    r = min(r, N)
+    k, p = _hypergeometric_support(N, r, n)
+    want = hypergeometric_pmf(N, r, n, np.arange(0, n + 1))
+    full = np.zeros(n + 1)
+    full[k] = p
+    assert full == pytest.approx(want, rel=1e-9, abs=1e-12)
 
 
 def test_actual_data_of_a_resnet_sized_tensor_is_fast_enough_to_call_per_tile():
@@ -133,3 +152,26 @@ def test_load_mask_errors_name_the_file(tmp_path):
     with pytest.raises(SpecError, match="no array 'c'"):
         load_mask(f, "c")
     assert load_mask(f, "a").sum() == 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_actual_data_scalar_given_parent_equals_brute_force(data):
+    """P(a point is zero | its enclosing tile holds m nonzeros), edge tiles included."""
+    rows, cols = data.draw(st.integers(1, 7)), data.draw(st.integers(1, 7))
+    bits = data.draw(st.lists(st.booleans(), min_size=rows * cols, max_size=rows * cols))
+    mask = np.array(bits, dtype=bool).reshape(rows, cols)
+    pr, pc = data.draw(st.integers(1, rows)), data.draw(st.integers(1, cols))
+    model = ActualData(mask)
+    points = {}
+    for i in range(0, rows, pr):
+        for j in range(0, cols, pc):
+            block = mask[i:i + pr, j:j + pc]
+            m = int(block.sum())
+            z, n = points.get(m, (0, 0))
+            points[m] = (z + int(block.size - block.sum()), n + block.size)
+    ms = np.array(sorted(points))
+    got = model.probability(Tile((1, 1)), 0, Given(Tile((pr, pc)), ms))
+    want = [points[m][0] / points[m][1] for m in sorted(points)]
+    assert np.allclose(got, want)
+    assert model.probability(Tile((1, 1)), 1, Given(Tile((pr, pc)), int(ms[0]))) == pytest.approx(1 - want[0])
