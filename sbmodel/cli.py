@@ -35,6 +35,13 @@ def _add_timeloop(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--ert", metavar="ERT.yaml", help="Accelergy energy reference table")
         q.add_argument("--json", action="store_true", help="print the result as JSON")
         q.set_defaults(handler=_timeloop_run if name == "run" else _timeloop_map)
+        if name == "map":
+            q.add_argument("--objective", metavar="METRICS",
+                           help="override the inputs' optimization metrics: energy, delay, edp, or a "
+                           "comma-separated lexicographic list such as delay,energy")
+            q.add_argument("--budget", type=int, default=40_000, metavar="N",
+                           help="candidate mappings evaluated by the search (default: 40000)")
+            q.add_argument("--seed", type=int, default=0, help="random seed of the search (default: 0)")
 
 
 def _timeloop_run(args: argparse.Namespace) -> int:
@@ -54,7 +61,31 @@ def _timeloop_run(args: argparse.Namespace) -> int:
 
 
 def _timeloop_map(args: argparse.Namespace) -> int:
-    raise SbmodelError("'sbmodel timeloop map' needs the mapper, which is not implemented yet")
+    """Search the map space of the inputs (constraints, mapper metrics); print the best mapping's run."""
+    from .timeloop import load_timeloop_inputs
+    from .timeloop.constraints import parse_constraints, parse_mapper_settings
+    from .mapper.driver import map_layer
+    from .report.timeloop_json import timeloop_json, timeloop_text
+
+    if args.budget < 1:
+        raise SbmodelError("--budget must be at least 1")
+    spec = load_timeloop_inputs(args.files, ert=args.ert)
+    constraints = parse_constraints(spec.document, spec.problem, spec.architecture)
+    objective = (tuple(m.strip() for m in args.objective.split(",")) if args.objective
+                 else parse_mapper_settings(spec.document).objective)
+    outcome = map_layer(spec.problem, spec.architecture, objective, constraints=constraints, sparse=spec.sparse,
+                        budget=args.budget, seed=args.seed)
+    if args.json:
+        print(timeloop_json(outcome.result))
+    else:
+        from .spec.mapping import dump_mappings
+
+        s = outcome.search
+        print(timeloop_text(outcome.result))
+        print(f"search: {s.evaluations} candidates evaluated ({'exhaustive' if s.exhaustive else 'sampled'}), "
+              f"objective {s.objective}, {s.seconds:.2f} s")
+        print(dump_mappings([(spec.problem, outcome.mapping)], spec.architecture))
+    return 0
 
 
 def _add_stats(sub: argparse._SubParsersAction) -> None:

@@ -1,14 +1,22 @@
-"""Mapping search: the map space of a layer and a fast, seeded search over it."""
+"""Mapping search: the map space of a layer and a fast, seeded search over it.
+
+* :mod:`.constraints` -- what a mapping may do (factors, permutations, splits, keep/bypass);
+* :mod:`.space` -- the map space as NumPy arrays: sampling, moves, validity, canonical keys;
+* :mod:`.exhaustive` -- enumeration of small spaces;
+* :mod:`.search` -- exhaustive or sampled + best-first local search, deterministic per seed;
+* :mod:`.cache` -- search results reused across identical layers.
+"""
 
 from .cache import DEFAULT_CACHE, MappingCache
+from .constraints import Constraints, LevelConstraints
 from .search import OBJECTIVES, SearchResult, search
-from .space import Constraints, LevelConstraints, MapSpace
+from .space import MapSpace
 
 __all__ = ["search", "SearchResult", "OBJECTIVES", "MapSpace", "Constraints", "LevelConstraints",
            "MappingCache", "DEFAULT_CACHE", "find_mapping"]
 
 
-def find_mapping(problem, arch, objective: str = "edp", *, budget: int = 20_000, seed: int = 0,
+def find_mapping(problem, arch, objective="edp", *, budget: int = 20_000, seed: int = 0,
                  constraints: Constraints | None = None, cache: MappingCache | None = DEFAULT_CACHE):
     """Search a mapping for one layer, reusing a cached result for an identical
     (architecture, layer shape, statistics, settings)."""

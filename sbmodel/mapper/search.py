@@ -1,17 +1,34 @@
-"""Mapping search: seeded random sampling, then local refinement of the best candidates.
+"""Mapping search: exhaustive where the space is small, else seeded sampling plus best-first local search.
 
-Candidates are evaluated in NumPy batches by :func:`sbmodel.engine.batch.evaluate_batch`;
-the winner is re-evaluated with the exact loop-nest simulation.  For the same
-inputs, seed and budget the result is always the same mapping: ties on the
-objective are broken by energy, then cycles, then the candidate's position
-in the (deterministic) candidate stream.
+Candidates are built, checked (:meth:`MapSpace.valid`: constraints, fanouts,
+utilisation, capacity) and de-duplicated (:meth:`MapSpace.keys`) in NumPy
+batches, then evaluated in batches by :func:`sbmodel.engine.batch.evaluate_batch`.
+
+* **Exhaustive** (:mod:`.exhaustive`) when the canonical space has at most
+  ``exhaustive_limit`` mappings: every factorisation x loop order x split x
+  keep choice, orders that differ only in factor-1 loops counted once.
+* **Heuristic** otherwise, within ``budget`` evaluations: a random phase
+  (``explore`` of the budget) seeds a pool of the ``elite`` best mappings;
+  then best-first local search expands the best not-yet-expanded pool members
+  with their whole single-move neighbourhood (:meth:`MapSpace.neighbourhood`:
+  every prime factor moved to every other slot, every pair of loops swapped,
+  every split and keep bit changed) until a batch of new candidates is
+  gathered, and evaluates them together; when every pool member has been
+  expanded (a local optimum), random kicks of 2-4 moves
+  (:meth:`MapSpace.mutate`) of the ``beam`` best restart it.
+
+Deterministic: for the same inputs, seed and budget the result is the same
+mapping.  **Tie-break**: candidates are ranked by the objective's metrics in
+order (e.g. delay, then energy), then energy, then cycles, then their position
+in the evaluation stream (earlier wins).
 """
 
 from __future__ import annotations
 
+import inspect
 import time
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -20,116 +37,301 @@ from ..core.mapping import Mapping
 from ..core.problem import Problem
 from ..engine.batch import BatchResult, MappingBatch, evaluate_batch
 from ..errors import SbmodelError
-from .space import Constraints, MapSpace
+from .constraints import Constraints
+from .space import MapSpace
 
 OBJECTIVES = ("energy", "delay", "edp")
+Objective = str | Sequence[str]
 Evaluator = Callable[[MappingBatch], BatchResult]
+
+
+def objective_names(objective: Objective) -> tuple[str, ...]:
+    """Validated metric names of an objective: ``"edp"`` or ``("delay", "energy")`` (lexicographic)."""
+    names = (objective,) if isinstance(objective, str) else tuple(objective)
+    if not names:
+        raise SbmodelError(f"empty objective (choose from {', '.join(OBJECTIVES)})")
+    for n in names:
+        if n not in OBJECTIVES:
+            raise SbmodelError(f"unknown objective {n!r} (choose {', '.join(OBJECTIVES)}, or a sequence of them)")
+    return names
+
+
+def metric(name: str, energy: np.ndarray, cycles: np.ndarray) -> np.ndarray:
+    energy = np.asarray(energy, float)
+    cycles = np.asarray(cycles, float)
+    return {"energy": energy, "delay": cycles, "edp": energy * cycles}[name]
+
+
+def score(objective: Objective, energy: np.ndarray, cycles: np.ndarray) -> np.ndarray:
+    """The first metric of the objective (what Timeloop reports as the optimised value)."""
+    return metric(objective_names(objective)[0], energy, cycles)
+
+
+def rank(objective: Objective, energy: np.ndarray, cycles: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Indices best first: objective metrics in order, then energy, cycles, stream position."""
+    names = objective_names(objective)
+    e = np.where(np.isfinite(energy), energy, np.inf)
+    c = np.asarray(cycles, float)
+    keys = [position, c, e] + [metric(n, e, c) for n in reversed(names)]
+    return np.lexsort(keys)
 
 
 @dataclass(frozen=True)
 class SearchResult:
+    """The best mapping found and how the search went."""
+
     mapping: Mapping
     energy_pJ: float
     cycles: int
-    objective: str
-    score: float
-    evaluations: int
-    valid: int
+    objective: str  # metrics joined by "," (e.g. "delay,energy")
+    score: float  # value of the first metric
+    evaluations: int  # candidates evaluated by the batch evaluator
+    valid: int  # of which fit the hardware
     seconds: float
+    exhaustive: bool = False
+    space_size: float = 0.0  # canonical mappings (exhaustive) or an upper bound
+    top: tuple[Mapping, ...] = field(default=(), compare=False)  # best few, best first
 
 
-def score(objective: str, energy: np.ndarray, cycles: np.ndarray) -> np.ndarray:
-    if objective == "energy":
-        return energy
-    if objective == "delay":
-        return cycles.astype(float)
-    if objective == "edp":
-        return energy * cycles
-    raise SbmodelError(f"unknown objective {objective!r} (choose {', '.join(OBJECTIVES)})")
+class Pool:
+    """The best evaluated mappings so far (at most ``size``), ranked by :func:`rank`."""
+
+    def __init__(self, objective: Objective, size: int):
+        self.objective, self.size = objective, size
+        self.batch: MappingBatch | None = None
+        self.energy = np.zeros(0)
+        self.cycles = np.zeros(0)
+        self.position = np.zeros(0, np.int64)
+        self.keys = np.zeros(0, np.uint64)
+        self.expanded = np.zeros(0, bool)
+
+    def offer(self, batch: MappingBatch, energy: np.ndarray, cycles: np.ndarray, position: np.ndarray,
+              keys: np.ndarray) -> bool:
+        """Merge valid candidates in; True if the best one changed."""
+        if batch.size == 0:
+            return False
+        before = self.keys[0] if self.keys.size else None
+        if self.batch is None:
+            merged, e, c, p, k, x = batch, energy, cycles, position, keys, np.zeros(batch.size, bool)
+        else:
+            merged = MappingBatch.concat([self.batch, batch])
+            e = np.concatenate([self.energy, energy])
+            c = np.concatenate([self.cycles, cycles])
+            p = np.concatenate([self.position, position])
+            k = np.concatenate([self.keys, keys])
+            x = np.concatenate([self.expanded, np.zeros(batch.size, bool)])
+        order = rank(self.objective, e, c, p)[: self.size]
+        self.batch = merged.take(order)
+        self.energy, self.cycles, self.position, self.keys, self.expanded = e[order], c[order], p[order], \
+            k[order], x[order]
+        return before is None or self.keys[0] != before
+
+    @property
+    def count(self) -> int:
+        return 0 if self.batch is None else self.batch.size
 
 
-def _rank_key(objective: str, res: BatchResult, ok: np.ndarray, offset: int) -> np.ndarray:
-    """Sort key: invalid last, then objective, energy, cycles, stream position."""
-    s = np.where(ok, score(objective, res.energy_pJ, res.cycles), np.inf)
-    e = np.where(ok, res.energy_pJ, np.inf)
-    c = np.where(ok, res.cycles.astype(float), np.inf)
-    pos = offset + np.arange(len(s))
-    return np.lexsort((pos, c, e, s))
+class _Seen:
+    """Canonical keys of every candidate already evaluated (sorted, for vectorised lookups)."""
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, np.uint64)
+
+    def fresh(self, keys: np.ndarray) -> np.ndarray:
+        """Mask of keys neither seen before nor repeated earlier in ``keys``."""
+        order = np.argsort(keys, kind="stable")
+        sk = keys[order]
+        first = np.zeros(keys.size, bool)
+        first[order[np.concatenate([[True], sk[1:] != sk[:-1]])] if keys.size else order] = True
+        if self.keys.size:
+            pos = np.clip(np.searchsorted(self.keys, keys), 0, self.keys.size - 1)
+            first &= self.keys[pos] != keys
+        return first
+
+    def add(self, keys: np.ndarray) -> None:
+        self.keys = np.sort(np.concatenate([self.keys, keys]))  # keys are fresh: no duplicates
+
+
+class Searcher:
+    """Shared machinery of the exhaustive and heuristic searches: validity, de-duplication,
+    budgeted batch evaluation, the pool and the evaluation counters."""
+
+    def __init__(self, space: MapSpace, objective: Objective, evaluator: Evaluator, pool_size: int,
+                 chunk: int, trust_fits: bool = True):
+        self.space, self.objective, self.evaluate_fn = space, objective, evaluator
+        self.trust_fits = trust_fits
+        self.pool = Pool(objective, pool_size)
+        self.seen = _Seen()
+        self.chunk = chunk
+        self.evaluations = 0
+        self.valid = 0
+
+    def screen(self, cands: MappingBatch) -> tuple[MappingBatch, np.ndarray]:
+        """The valid candidates not evaluated before (first occurrence kept), with their keys."""
+        if cands.size == 0:
+            return cands, np.zeros(0, np.uint64)
+        ok = np.nonzero(self.space.valid(cands))[0]
+        cands = cands.take(ok)
+        keys = self.space.keys(cands)
+        new = np.nonzero(self.seen.fresh(keys))[0]
+        return cands.take(new), keys[new]
+
+    def consider(self, cands: MappingBatch, limit: int | None = None,
+                 keys: np.ndarray | None = None) -> tuple[int, bool]:
+        """Evaluate the valid, new candidates (at most ``limit``, in stream order); ``keys`` given
+        means ``cands`` were screened already.  Returns (evaluated, best improved)."""
+        if keys is None:
+            cands, keys = self.screen(cands)
+        else:
+            new = np.nonzero(self.seen.fresh(keys))[0]
+            cands, keys = cands.take(new), keys[new]
+        n = cands.size if limit is None else min(cands.size, max(limit, 0))
+        if n == 0:
+            return 0, False
+        if n < cands.size:
+            cands, keys = cands.take(np.arange(n)), keys[:n]
+        self.seen.add(keys)
+        improved = False
+        for start in range(0, n, self.chunk):
+            part = cands.take(np.arange(start, min(start + self.chunk, n)))
+            pk = keys[start:start + self.chunk]
+            res = self.evaluate_fn(part)
+            fits = np.isfinite(res.energy_pJ) & (res.fits if self.trust_fits else True)
+            pos = self.evaluations + np.arange(part.size)
+            self.evaluations += part.size
+            self.valid += int(fits.sum())
+            sel = np.nonzero(fits)[0]
+            if sel.size:
+                improved |= self.pool.offer(part.take(sel), res.energy_pJ[sel], res.cycles[sel].astype(float),
+                                            pos[sel], pk[sel])
+        return n, improved
 
 
 def search(
     problem: Problem,
     arch: Architecture,
-    objective: str = "edp",
+    objective: Objective = "edp",
     *,
     constraints: Constraints | None = None,
     budget: int = 20_000,
     seed: int = 0,
-    batch: int = 2_000,
+    batch: int = 4_096,
     elite: int = 16,
+    beam: int = 4,
+    explore: float = 0.3,
+    exhaustive_limit: int | None = None,
     evaluator: Evaluator | None = None,
+    space: MapSpace | None = None,
+    keep_top: int = 1,
 ) -> SearchResult:
-    """Best mapping found within ``budget`` candidate evaluations."""
-    if objective not in OBJECTIVES:
-        raise SbmodelError(f"unknown objective {objective!r} (choose {', '.join(OBJECTIVES)})")
+    """Best mapping of ``problem`` on ``arch`` for ``objective`` (see the module doc).
+
+    ``budget`` bounds the candidates evaluated by the heuristic search; the
+    exhaustive search is used instead when the space has at most
+    ``exhaustive_limit`` canonical mappings (default: ``4 * budget``; 0 turns it
+    off).  ``keep_top`` best mappings are returned in :attr:`SearchResult.top`.
+    """
+    names = objective_names(objective)
+    if budget < 1:
+        raise SbmodelError("the search budget must be at least 1 evaluation")
     t0 = time.perf_counter()
-    space = MapSpace(problem, arch, constraints)
-    rng = np.random.default_rng(seed)
-    evaluate = evaluator or (lambda b: evaluate_batch(problem, arch, b))
-    min_util = space.constraints.min_utilization
+    space = space or MapSpace(problem, arch, constraints)
+    # the batch evaluator's own capacity/fanout checks are dense; a space that scales tiles or
+    # fanouts (sparse designs) is the judge of validity instead
+    relaxed = bool((space.tile_scale != 1).any() or (space.fanout != space.hardware_fanout).any())
+    evaluate = evaluator or dense_evaluator(problem, arch, hardware_checks=not relaxed)
+    searcher = Searcher(space, names, evaluate, max(elite, keep_top), batch, trust_fits=not relaxed)
+    limit = 4 * budget if exhaustive_limit is None else exhaustive_limit
+    exhaustive = False
+    size = space.size_estimate()
+    if limit > 0:
+        from .exhaustive import count_mappings, enumerate_mappings
 
-    best: MappingBatch | None = None
-    best_res: BatchResult | None = None
-    evaluations = valid = 0
-
-    def consider(cands: MappingBatch) -> None:
-        nonlocal best, best_res, evaluations, valid
-        res = evaluate(cands)
-        ok = res.fits & (space.utilization(cands) >= min_util - 1e-12)
-        evaluations += cands.size
-        valid += int(ok.sum())
-        if best is not None:
-            cands = MappingBatch.concat([best, cands])
-            res = _concat_results(best_res, res)
-            ok = np.concatenate([np.isfinite(score(objective, best_res.energy_pJ, best_res.cycles)), ok])
-        order = _rank_key(objective, res, ok, 0)[:elite]
-        order = order[ok[order]]
-        if order.size:
-            best = cands.take(order)
-            best_res = _take_result(res, order)
-
-    # 1. random phase: half the budget
-    explore = max(batch, budget // 2)
-    while evaluations < explore:
-        consider(space.sample(min(batch, explore - evaluations), rng))
-    if best is None:
+        total = count_mappings(space, cap=limit)
+        if total is not None:
+            exhaustive, size = True, float(total)
+            pending: list[MappingBatch] = []
+            held = 0
+            for cands in enumerate_mappings(space, chunk=batch * 4):
+                ok = np.nonzero(space.valid(cands))[0]
+                if ok.size:
+                    pending.append(cands.take(ok))
+                    held += ok.size
+                if held >= batch * 4:  # evaluate in large batches: the evaluator's cost is per call
+                    searcher.consider(MappingBatch.concat(pending))
+                    pending, held = [], 0
+            if pending:
+                searcher.consider(MappingBatch.concat(pending))
+    if not exhaustive:
+        _heuristic(searcher, space, budget, np.random.default_rng(seed), batch, beam, explore)
+    pool = searcher.pool
+    if pool.count == 0:
         raise SbmodelError(
-            f"no valid mapping of layer {problem.name} on {arch.name} in {evaluations} candidates: "
-            "tiles do not fit the buffers or the constraints leave no room")
-    # 2. local refinement: neighbours of the elite until the budget is spent
-    stale = 0
-    while evaluations < budget and stale < 6:
-        before = float(score(objective, best_res.energy_pJ[:1], best_res.cycles[:1])[0])
-        reps = max(1, min(batch, budget - evaluations) // best.size)
-        parents = best.take(np.repeat(np.arange(best.size), reps))
-        child = space.mutate(parents, rng)
-        for _ in range(int(rng.integers(0, 3))):
-            child = space.mutate(child, rng)
-        consider(child)
-        after = float(score(objective, best_res.energy_pJ[:1], best_res.cycles[:1])[0])
-        stale = stale + 1 if after >= before else 0
-
-    mapping = best.mapping(problem, 0)
+            f"no valid mapping of layer {problem.name} on {arch.name} after {searcher.evaluations} candidate(s): "
+            "tiles do not fit the buffers, or the constraints leave no room")
+    top = tuple(pool.batch.mapping(problem, i) for i in range(min(keep_top, pool.count)))
     return SearchResult(
-        mapping=mapping, energy_pJ=float(best_res.energy_pJ[0]), cycles=int(best_res.cycles[0]),
-        objective=objective, score=float(score(objective, best_res.energy_pJ[:1], best_res.cycles[:1])[0]),
-        evaluations=evaluations, valid=valid, seconds=time.perf_counter() - t0,
+        mapping=top[0], energy_pJ=float(pool.energy[0]), cycles=int(pool.cycles[0]), objective=",".join(names),
+        score=float(score(names, pool.energy[:1], pool.cycles[:1])[0]), evaluations=searcher.evaluations,
+        valid=searcher.valid, seconds=time.perf_counter() - t0, exhaustive=exhaustive, space_size=size, top=top,
     )
 
 
-def _take_result(res: BatchResult, idx: np.ndarray) -> BatchResult:
-    return BatchResult(**{k: getattr(res, k)[idx] for k in res.__dataclass_fields__})
+def dense_evaluator(problem: Problem, arch: Architecture, hardware_checks: bool = True) -> Evaluator:
+    """The batch evaluator; without ``hardware_checks`` its dense capacity/fanout pre-filter is off
+    (when the evaluator offers one) so that every candidate gets its energy and cycles."""
+    if not hardware_checks and "prefilter" in inspect.signature(evaluate_batch).parameters:
+        return lambda b: evaluate_batch(problem, arch, b, prefilter=False)
+    return lambda b: evaluate_batch(problem, arch, b)
 
 
-def _concat_results(a: BatchResult, b: BatchResult) -> BatchResult:
-    return BatchResult(**{k: np.concatenate([getattr(a, k), getattr(b, k)]) for k in a.__dataclass_fields__})
+def _heuristic(s: Searcher, space: MapSpace, budget: int, rng: np.random.Generator, batch: int, beam: int,
+               explore: float) -> None:
+    """Random phase, then best-first neighbourhood expansion with random kicks (module doc)."""
+    # 1. random phase
+    target = max(1, int(budget * explore))
+    rounds = 0
+    draw = batch
+    while s.evaluations < target and rounds < 400:
+        rounds += 1
+        n, _ = s.consider(space.sample(draw, rng), limit=target - s.evaluations)
+        if n < draw // 8:  # few valid candidates: draw more at once
+            draw = min(draw * 2, 64 * batch)
+    while s.pool.count == 0 and rounds < 2000 and s.evaluations < budget:
+        rounds += 1  # tight spaces: keep sampling until something fits or the budget is gone
+        s.consider(space.sample(64 * batch, rng), limit=budget - s.evaluations)
+    if s.pool.count == 0:
+        return
+    # 2. best-first local search: expand unexpanded pool members (best first) until a batch is
+    # gathered; when all are expanded (local optimum), kick the best ones with 2-4 random moves
+    stale = 0
+    while s.evaluations < budget and stale < 50:
+        pool = s.pool
+        gathered: list[MappingBatch] = []
+        keys: list[np.ndarray] = []
+        held = 0
+        for i in np.nonzero(~pool.expanded)[0]:
+            if held >= batch:
+                break
+            pool.expanded[i] = True
+            cands, k = s.screen(space.neighbourhood(pool.batch.take([i])))
+            gathered.append(cands)
+            keys.append(k)
+            held += cands.size
+        if held < batch // 4:
+            parents = pool.batch.take(np.arange(min(pool.count, beam)).repeat(max(1, batch // beam)))
+            kicked = space.mutate(parents, rng)
+            for _ in range(int(rng.integers(1, 4))):
+                kicked = space.mutate(kicked, rng)
+            cands, k = s.screen(kicked)
+            if cands.size == 0:
+                cands, k = s.screen(space.sample(batch, rng))
+            gathered.append(cands)
+            keys.append(k)
+        n, improved = s.consider(MappingBatch.concat(gathered), limit=budget - s.evaluations,
+                                 keys=np.concatenate(keys))
+        stale = 0 if n else stale + 1
+
+
+__all__ = ["search", "SearchResult", "OBJECTIVES", "Pool", "Searcher", "objective_names", "rank", "score",
+           "metric"]

@@ -1,20 +1,34 @@
-"""The map space of one layer on one architecture, sampled and mutated in NumPy batches.
+"""The map space of one layer on one architecture, sampled, mutated and enumerated in NumPy batches.
 
-A mapping assigns every prime factor of every loop bound to a *slot*: the
-temporal loop of a level, or a spatial axis (X or Y) of a level that fans
-out.  Add a loop order per level and which tensors each level keeps, and the
-mapping is complete.  :class:`MapSpace` draws random mappings that respect
-the architecture and user constraints (fixed factors, allowed spatial
-dimensions, fixed loop orders, keep/bypass) and proposes neighbours (move one
-prime factor, swap two loops, flip a bypass) for local search.  Capacity is
-checked by the evaluator; fan-out limits are enforced here.
+A mapping is, per storage level ``l`` (innermost first):
+
+* a temporal factor ``F[l, d]`` and a spatial factor ``F[L + l, d]`` of every
+  dimension ``d`` (the factors of ``d`` over all these *slots* multiply to its
+  bound: perfect factorisation);
+* a temporal loop order (a permutation of the dimensions, innermost first);
+* a spatial loop order and, through the split, which spatial loops run along X
+  and which along Y (X loops inside Y loops);
+* which tensors the level keeps.
+
+:class:`MapSpace` turns an architecture and :class:`~.constraints.Constraints`
+into fixed factors, caps, permutation prefixes, splits and keep rules, and
+offers vectorised operations over :class:`~sbmodel.engine.batch.MappingBatch`
+arrays: :meth:`MapSpace.sample` (random mappings), :meth:`MapSpace.mutate`
+(one random neighbour each), :meth:`MapSpace.neighbourhood` (every single-move
+neighbour), :meth:`MapSpace.valid` (constraints, fanouts, utilisation and
+buffer capacity, before any access analysis) and :meth:`MapSpace.keys`
+(canonical hashes: mappings that differ only in the position of factor-1
+loops, or in the order of the innermost level's loops, are the same mapping).
+
+The factorisations of each dimension over its free slots are enumerated once
+(:func:`factor_table`), so sampling a factorisation is one random row per
+dimension and every sampled factor already honours fixed and maximum factors.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from math import prod
-from typing import Mapping as TypingMapping
+from functools import lru_cache
+from math import factorial, prod
 
 import numpy as np
 
@@ -22,29 +36,15 @@ from ..core.architecture import Architecture
 from ..core.problem import Problem
 from ..engine.batch import MappingBatch
 from ..errors import SbmodelError
+from .constraints import Constraints, LevelConstraints
 
 I64 = np.int64
+BIG = np.iinfo(I64).max // 4
+TABLE_LIMIT = 200_000  # largest factorisation table kept per dimension
 
 
-@dataclass(frozen=True)
-class LevelConstraints:
-    """What a level may do.  Empty fields mean "free"."""
-
-    temporal_factors: TypingMapping[str, int] = field(default_factory=dict)  # fixed factors (1 = forbidden)
-    spatial_factors: TypingMapping[str, int] = field(default_factory=dict)
-    spatial_axis: TypingMapping[str, str] = field(default_factory=dict)  # dim -> "X"/"Y"
-    permutation: tuple[str, ...] = ()  # fixed innermost loops of the level, inner to outer
-    keep: frozenset[str] = frozenset()
-    bypass: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Constraints:
-    levels: TypingMapping[str, LevelConstraints] = field(default_factory=dict)  # by level name
-    min_utilization: float = 0.0  # fraction of compute units that must be used
-
-
-def _primes(n: int) -> list[int]:
+def primes(n: int) -> list[int]:
+    """Prime factors of ``n`` with multiplicity, ascending."""
     out, p = [], 2
     while p * p <= n:
         while n % p == 0:
@@ -56,188 +56,603 @@ def _primes(n: int) -> list[int]:
     return out
 
 
-class MapSpace:
-    """Constrained perfect-factorisation map space of ``problem`` on ``arch``."""
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
 
-    def __init__(self, problem: Problem, arch: Architecture, constraints: Constraints | None = None):
+
+@lru_cache(maxsize=4096)
+def _count(n: int, caps: tuple[int, ...]) -> int:
+    if not caps:
+        return 1 if n == 1 else 0
+    if len(caps) == 1:
+        return 1 if n <= caps[0] else 0
+    return sum(_count(n // f, caps[1:]) for f in _divisors(n) if f <= caps[0])
+
+
+def count_factorisations(n: int, caps: tuple[int, ...]) -> int:
+    """Ordered factorisations of ``n`` into ``len(caps)`` factors, factor ``i`` at most ``caps[i]``."""
+    return _count(n, tuple(int(min(c, n)) for c in caps))
+
+
+def factor_table(n: int, caps: tuple[int, ...], limit: int = TABLE_LIMIT) -> np.ndarray | None:
+    """All ordered factorisations (rows) of ``n`` within ``caps``, or None if more than ``limit``."""
+    caps = tuple(int(min(c, n)) for c in caps)
+    total = _count(n, caps)
+    if total > limit:
+        return None
+    if not caps:
+        return np.ones((1, 0), I64) if n == 1 else np.zeros((0, 0), I64)
+    rows = _rows(n, caps)
+    return np.array(rows, I64).reshape(-1, len(caps))
+
+
+@lru_cache(maxsize=1024)
+def _rows(n: int, caps: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    if len(caps) == 1:
+        return ((n,),) if n <= caps[0] else ()
+    out: list[tuple[int, ...]] = []
+    for f in _divisors(n):
+        if f <= caps[0] and _count(n // f, caps[1:]):
+            out.extend((f,) + rest for rest in _rows(n // f, caps[1:]))
+    return tuple(out)
+
+
+class MapSpace:
+    """Constrained perfect-factorisation map space of ``problem`` on ``arch``.
+
+    ``tile_scale[l, t]`` (default 1) multiplies the dense tile size of tensor
+    ``t`` at level ``l`` in the capacity check: the sparse front end sets it to
+    the compressed fraction of a tile so that compressed tiles are checked at
+    their compressed size (an optimistic pre-screen; the exact check follows).
+    ``metadata_scale[l, t]`` (bits of metadata per dense tile word), when given,
+    checks metadata against each level's metadata storage.  ``fanout_slack``
+    (>= 1) widens every fanout for designs with spatial skipping.
+    """
+
+    def __init__(self, problem: Problem, arch: Architecture, constraints: Constraints | None = None,
+                 *, tile_scale: np.ndarray | None = None, metadata_scale: np.ndarray | None = None,
+                 fanout_slack: float = 1.0):
         self.problem, self.arch = problem, arch
-        self.constraints = constraints or Constraints()
-        self.L, self.D, self.T = arch.num_levels, len(problem.dims), len(problem.dataspaces)
-        dims = {d: i for i, d in enumerate(problem.dims)}
+        self.constraints = constraints = constraints or Constraints()
+        self.L, self.D, self.T = L, D, T = arch.num_levels, len(problem.dims), len(problem.dataspaces)
+        self.dim_index = dims = {d: i for i, d in enumerate(problem.dims)}
         tensors = {t: i for i, t in enumerate(problem.dataspace_names)}
-        unknown = set(self.constraints.levels) - {lv.name for lv in arch.storage}
+        names = [lv.name for lv in arch.storage]
+        unknown = sorted(set(constraints.levels) - set(names))
         if unknown:
-            raise SbmodelError(f"constraints name unknown level(s) {sorted(unknown)}")
-        L, D, T = self.L, self.D, self.T
-        self.fanout = np.array([arch.fanout(l) for l in range(L)], I64)  # [L, 2]
-        # fixed factors: -1 = free
-        self.fixed_t = -np.ones((L, D), I64)
-        self.fixed_s = -np.ones((L, D), I64)
-        self.axis_fixed = -np.ones((L, D), I64)
-        self.perm_prefix: list[list[int]] = [[] for _ in range(L)]
+            raise SbmodelError(f"constraints name unknown level(s) {unknown} (levels: {', '.join(names)})")
+        self.bounds = np.array(problem.bounds, I64)
+        hardware = np.array([arch.fanout(l) for l in range(L)], I64)  # [L, 2] (X, Y)
+        self.fans = hardware.prod(axis=1) > 1
+        # Spatial skipping (sparse designs) lets a mapping name more instances than exist; the
+        # slack widens each fanout for the pre-screen (the exact evaluation checks the real use).
+        self.hardware_fanout = hardware
+        self.fanout = np.where(hardware > 1, np.floor(hardware * max(fanout_slack, 1.0)), 1).astype(I64)
+        self.fixed = -np.ones((2 * L, D), I64)  # fixed factor per slot, -1 = free
+        self.cap = np.full((2 * L, D), BIG, I64)  # maximum factor per slot
+        self.prefix: list[list[int]] = [[] for _ in range(L)]  # temporal permutation prefixes
+        self.sprefix: list[list[int]] = [[] for _ in range(L)]  # spatial permutation prefixes
+        self.split = -np.ones(L, I64)  # fixed spatial split, -1 = free
+        self.axis_fixed = -np.ones((L, D), I64)  # our format's per-dimension axes
+        self.overbooking = np.zeros(L)
         keep_rule = np.zeros((L, T), I64)  # 1 keep, -1 bypass, 0 free
+        per_level: list[LevelConstraints] = []
         for l, lv in enumerate(arch.storage):
-            lc = self.constraints.levels.get(lv.name, LevelConstraints())
+            lc = constraints.level(lv.name)
+            per_level.append(lc)
+            where = f"constraints of level {lv.name}"
+
+            def idx(d: str, what: str) -> int:
+                if d not in dims:
+                    raise SbmodelError(f"{where}: {what} names unknown dimension {d} "
+                                       f"(the layer has {', '.join(problem.dims)})")
+                return dims[d]
+
             for d, f in lc.temporal_factors.items():
-                self.fixed_t[l, dims[d]] = f
+                self.fixed[l, idx(d, "a temporal factor")] = min(int(f), problem.bound[d])
+            for d, f in lc.temporal_max.items():
+                self.cap[l, idx(d, "a temporal max factor")] = int(f)
+            spatial_given = bool(lc.spatial_factors or lc.spatial_max or lc.spatial_permutation
+                                 or lc.spatial_axis or lc.spatial_split is not None)
+            if spatial_given and not self.fans[l]:
+                nontrivial = any(f > 1 for f in lc.spatial_factors.values())
+                if nontrivial or lc.spatial_split is not None or lc.spatial_permutation:
+                    raise SbmodelError(f"{where}: spatial constraints, but {lv.name} has no spatial fanout "
+                                       "(its children have as many instances as it has)")
             for d, f in lc.spatial_factors.items():
-                self.fixed_s[l, dims[d]] = f
+                self.fixed[L + l, idx(d, "a spatial factor")] = min(int(f), problem.bound[d])
+            for d, f in lc.spatial_max.items():
+                self.cap[L + l, idx(d, "a spatial max factor")] = int(f)
+            self.prefix[l] = [idx(d, "the permutation") for d in lc.permutation]
+            self.sprefix[l] = [idx(d, "the spatial permutation") for d in lc.spatial_permutation]
+            if lc.spatial_split is not None:
+                self.split[l] = min(lc.spatial_split, D)
             for d, a in lc.spatial_axis.items():
-                self.axis_fixed[l, dims[d]] = 0 if a == "X" else 1
-            self.perm_prefix[l] = [dims[d] for d in lc.permutation]
-            for t in lv.must_keep | lc.keep:
-                if t in tensors:
-                    keep_rule[l, tensors[t]] = 1
-            for t in lv.must_bypass | lc.bypass:
-                if t in tensors:
-                    keep_rule[l, tensors[t]] = -1
+                self.axis_fixed[l, idx(d, "a spatial axis")] = 0 if a == "X" else 1
+            self.overbooking[l] = lc.max_overbooked_proportion
+            for group, value, what in ((lv.must_keep | lc.keep, 1, "kept"), (lv.must_bypass | lc.bypass, -1, "bypassed")):
+                for t in group:
+                    if t not in tensors:
+                        if t in lc.keep or t in lc.bypass:
+                            raise SbmodelError(f"{where}: unknown tensor {t} {what} "
+                                               f"(the layer has {', '.join(tensors)})")
+                        continue
+                    if keep_rule[l, tensors[t]] == -value:
+                        raise SbmodelError(f"{where}: tensor {t} is both kept and bypassed")
+                    keep_rule[l, tensors[t]] = value
             if lv.container_only:
+                if (keep_rule[l] == 1).any():
+                    raise SbmodelError(f"{where}: {lv.name} is a container and cannot keep a tensor")
                 keep_rule[l, :] = -1
-            if self.fanout[l].prod() == 1:
-                self.fixed_s[l, :] = 1  # no fanout below this level
-        keep_rule[L - 1, :] = np.where(keep_rule[L - 1] == -1, -1, 1)
+            if not self.fans[l]:
+                self.fixed[L + l, :] = 1
         if (keep_rule[L - 1] == -1).any():
             raise SbmodelError(f"the outermost level {arch.storage[-1].name} must keep every tensor")
+        keep_rule[L - 1, :] = 1
         self.keep_rule = keep_rule
-        # prime factors left to place per dimension once fixed factors are taken out
-        self.bounds = np.array(problem.bounds, I64)
-        self.free_primes: list[list[int]] = []
-        for d in range(D):
-            fixed = prod(int(f) for f in self.fixed_t[:, d] if f > 0) * prod(int(f) for f in self.fixed_s[:, d] if f > 0)
-            if self.bounds[d] % fixed:
-                raise SbmodelError(
-                    f"fixed factors of {problem.dims[d]} multiply to {fixed}, which does not divide "
-                    f"the layer's {problem.dims[d]}={self.bounds[d]}")
-            self.free_primes.append(_primes(int(self.bounds[d] // fixed)))
-        # slots a free prime may go to: temporal slots (l) then spatial slots (L + l)
-        self.slot_ok = np.zeros((D, 2 * L), bool)
-        for d in range(D):
-            self.slot_ok[d, :L] = self.fixed_t[:, d] < 0
-            self.slot_ok[d, L:] = self.fixed_s[:, d] < 0
-            if not self.slot_ok[d].any() and self.free_primes[d]:
-                raise SbmodelError(f"no level may take factors of {problem.dims[d]}: the constraints fix them all")
+        self.level_constraints = per_level
+        self._axis_caps()
+        self._factor_tables()
+        self.min_utilization = constraints.min_utilization
+        self.capacity = np.array([lv.effective_size_words if lv.effective_size_words is not None else -1
+                                  for lv in arch.storage], I64)
+        self.min_fill = np.array([(lv.effective_size_words or 0) * lv.min_utilization for lv in arch.storage])
+        self.tile_scale = np.ones((L, T)) if tile_scale is None else np.asarray(tile_scale, float)
+        self.metadata_scale = None if metadata_scale is None else np.asarray(metadata_scale, float)
+        self.metadata_capacity = np.array([
+            (lv.metadata_storage_depth * lv.metadata_storage_width_bits) // lv.multiple_buffering
+            if lv.effective_size_words is not None else -1 for lv in arch.storage], float)
+        self.ranks = [[[(abs(c), dims[d]) for c, d in rank] for rank in ds.projection] for ds in problem.dataspaces]
+        self.free_keep = np.argwhere(keep_rule == 0)  # [(l, t)]
+        # The innermost level's loop order never changes a result (operands are read once per
+        # compute whatever the order), so it is not searched; nor are 1-D fanouts without a
+        # constraint (Timeloop uses the canonical order there).
+        self.order_free = np.array([l > 0 for l in range(L)])
+        self.sorder_free = np.array([self.fans[l] and (self.fanout[l].min() > 1 or bool(self.sprefix[l])
+                                                       or self.split[l] >= 0) for l in range(L)])
+        self._hash_weights = np.random.default_rng(0x5B0DE1).integers(
+            1, 2**63 - 1, size=8 * L * D + 2 * L * T + 8, dtype=np.int64).astype(np.uint64) | np.uint64(1)
+        self._prime_tables()
 
-    # ---------------------------------------------------------------------------------
-    def sample(self, n: int, rng: np.random.Generator) -> MappingBatch:
-        """``n`` random mappings within the constraints (fan-out respected; capacity not checked)."""
+    # ------------------------------------------------------------------ construction helpers
+    def _axis_caps(self) -> None:
+        """Axes each dimension's spatial loop may use at each level, and the factor caps they imply."""
         L, D = self.L, self.D
-        tf = np.where(self.fixed_t > 0, self.fixed_t, 1)[None].repeat(n, 0)
-        sf = np.where(self.fixed_s > 0, self.fixed_s, 1)[None].repeat(n, 0)
-        rows = np.arange(n)
-        for d in range(D):
-            ok = np.nonzero(self.slot_ok[d])[0]
-            for p in self.free_primes[d]:
-                slot = ok[rng.integers(0, len(ok), n)]
-                temporal = slot < L
-                lt = np.where(temporal, slot, 0)
-                ls = np.where(temporal, 0, slot - L)
-                tf[rows[temporal], lt[temporal], d] *= p
-                sf[rows[~temporal], ls[~temporal], d] *= p
-        axis = self._choose_axes(sf, rng)
-        tf, sf, axis = self._repair_fanout(tf, sf, axis)
-        return self._finish(tf, sf, axis, rng)
-
-    def _choose_axes(self, sf: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        n = sf.shape[0]
-        axis = rng.integers(0, 2, (n, self.L, self.D))
-        fx, fy = self.fanout[:, 0][None, :, None], self.fanout[:, 1][None, :, None]
-        axis = np.where(fx == 1, 1, np.where(fy == 1, 0, axis))
-        return np.where(self.axis_fixed[None] >= 0, self.axis_fixed[None], axis)
-
-    def _repair_fanout(self, tf: np.ndarray, sf: np.ndarray, axis: np.ndarray):
-        """Move spatial factors that overflow an axis back to the level's temporal loop."""
-        for l in range(self.L):
-            for a in (0, 1):
-                limit = self.fanout[l, a]
-                for _ in range(8):
-                    on_axis = (axis[:, l] == a) & (sf[:, l] > 1)
-                    used = np.prod(np.where(on_axis, sf[:, l], 1), axis=1)
-                    over = used > limit
-                    if not over.any():
-                        break
-                    # drop the smallest prime of the largest spatial factor on that axis
-                    cand = np.where(on_axis & (self.fixed_s[l][None] < 0), sf[:, l], 0)
-                    d = np.argmax(cand, axis=1)
-                    rows = np.nonzero(over & (cand.max(axis=1) > 1))[0]
-                    if rows.size == 0:
-                        break
-                    f = sf[rows, l, d[rows]]
-                    p = np.array([_primes(int(x))[0] for x in f], I64)
-                    sf[rows, l, d[rows]] //= p
-                    tf[rows, l, d[rows]] *= p
-        return tf, sf, axis
-
-    def _finish(self, tf: np.ndarray, sf: np.ndarray, axis: np.ndarray, rng: np.random.Generator) -> MappingBatch:
-        n, L, D, T = tf.shape[0], self.L, self.D, self.T
-        # loop orders: random, with the constrained prefix innermost
-        order = np.argsort(rng.random((n, L, D)), axis=2)
+        self.axis_ok = np.zeros((L, D, 2), bool)
         for l in range(L):
-            pre = self.perm_prefix[l]
-            if pre:
-                rest = [d for d in range(D) if d not in pre]
-                tail = order[:, l][np.isin(order[:, l], rest)].reshape(n, len(rest))
-                order[:, l] = np.concatenate([np.tile(pre, (n, 1)), tail], axis=1)
-        # spatial order: X dims first (in dimension order), then Y dims
-        s_order = np.argsort(axis * D + np.arange(D)[None, None, :], axis=2, kind="stable")
-        keep = np.where(self.keep_rule[None] == 0, rng.random((n, L, T)) < 0.5, self.keep_rule[None] > 0)
-        return MappingBatch(tf.astype(I64), order.astype(I64), sf.astype(I64), axis.astype(I64),
-                            s_order.astype(I64), keep)
+            if not self.fans[l]:
+                continue
+            fx, fy = self.fanout[l]
+            ok = np.ones((D, 2), bool)
+            ok[:, 0] &= fx > 1
+            ok[:, 1] &= fy > 1
+            s = self.split[l]
+            if s >= 0:
+                pre = self.sprefix[l]
+                for i, d in enumerate(pre):
+                    ok[d] &= np.array([i < s, i >= s])
+                free = [d for d in range(D) if d not in pre]
+                p = len(pre)
+                for d in free:
+                    ok[d] &= np.array([s > p, s < D])
+            for d in range(D):
+                if self.axis_fixed[l, d] >= 0:
+                    ok[d] &= np.arange(2) == self.axis_fixed[l, d]
+            self.axis_ok[l] = ok
+            for d in range(D):
+                reach = max([int(self.fanout[l, a]) for a in (0, 1) if ok[d, a]] or [1])
+                self.cap[L + l, d] = min(self.cap[L + l, d], reach)
+                if reach == 1 and self.fixed[L + l, d] < 0:
+                    self.fixed[L + l, d] = 1
+                if self.fixed[L + l, d] > reach:
+                    raise SbmodelError(
+                        f"constraints of level {self.arch.storage[l].name}: spatial factor "
+                        f"{self.problem.dims[d]}={self.fixed[L + l, d]} does not fit the fanout "
+                        f"{self.fanout[l, 0]}x{self.fanout[l, 1]} along the allowed axis")
 
-    # ---------------------------------------------------------------------------------
-    def mutate(self, batch: MappingBatch, rng: np.random.Generator) -> MappingBatch:
-        """One random neighbour of each mapping: move a prime factor, swap two loops, or flip a bypass."""
-        n, L, D, T = batch.size, self.L, self.D, self.T
-        tf, sf = batch.temporal.copy(), batch.spatial.copy()
-        axis, order, keep = batch.spatial_axis.copy(), batch.temporal_order.copy(), batch.keep.copy()
-        kind = rng.integers(0, 4, n)
-        rows = np.arange(n)
-        # (0, 1) move one prime factor of a random dimension between two allowed slots
-        move = kind <= 1
-        if move.any():
-            r = rows[move]
-            d = rng.integers(0, D, r.size)
-            slots = np.concatenate([tf[r, :, :], sf[r, :, :]], axis=1)  # [r, 2L, D]
-            src_f = slots[np.arange(r.size), :, d]  # [r, 2L]
-            ok = self.slot_ok[d]  # [r, 2L]
-            src_ok = (src_f > 1) & ok
-            has = src_ok.any(axis=1)
-            src = np.argmax(src_ok * rng.random(src_ok.shape), axis=1)
-            dst = np.argmax(ok * rng.random(ok.shape), axis=1)
-            for i in np.nonzero(has & (src != dst))[0]:
-                f = int(src_f[i, src[i]])
-                p = _primes(f)[rng.integers(0, len(_primes(f)))]
-                ri, di = r[i], d[i]
-                for s, mult in ((src[i], None), (dst[i], p)):
-                    target = tf if s < L else sf
-                    lvl = s if s < L else s - L
-                    if mult is None:
-                        target[ri, lvl, di] //= p
-                    else:
-                        target[ri, lvl, di] *= p
-        # 2: swap two loops of a level's order (outside its fixed prefix)
-        swap = kind == 2
-        for i in np.nonzero(swap)[0]:
-            l = int(rng.integers(0, L))
-            lo = len(self.perm_prefix[l])
-            if D - lo >= 2:
-                a, b = rng.choice(np.arange(lo, D), 2, replace=False)
-                order[i, l, [a, b]] = order[i, l, [b, a]]
-        # 3: flip one free keep bit, or an axis
-        flip = kind == 3
-        free = np.argwhere(self.keep_rule == 0)
-        for i in np.nonzero(flip)[0]:
-            if len(free) and rng.random() < 0.7:
-                l, t = free[rng.integers(0, len(free))]
-                keep[i, l, t] = ~keep[i, l, t]
+    def _factor_tables(self) -> None:
+        D = self.D
+        self.free_slots: list[np.ndarray] = []
+        self.remainder = np.ones(D, I64)
+        self.tables: list[np.ndarray | None] = []
+        for d in range(D):
+            fixed = self.fixed[:, d]
+            for s in np.nonzero((fixed > 0) & (fixed > self.cap[:, d]))[0]:
+                raise SbmodelError(f"dimension {self.problem.dims[d]}: fixed factor {fixed[s]} exceeds its "
+                                   f"maximum {self.cap[s, d]} at {self._slot_name(s)}")
+            fixed_prod = prod(int(f) for f in fixed if f > 0)
+            bound = int(self.bounds[d])
+            if bound % fixed_prod:
+                raise SbmodelError(
+                    f"the fixed factors of {self.problem.dims[d]} multiply to {fixed_prod}, which does not "
+                    f"divide the layer's {self.problem.dims[d]}={bound}")
+            rest = bound // fixed_prod
+            free = np.nonzero(fixed < 0)[0]
+            if rest > 1 and free.size == 0:
+                raise SbmodelError(
+                    f"the constraints fix every factor of {self.problem.dims[d]} but they multiply to "
+                    f"{fixed_prod}, not the layer's {self.problem.dims[d]}={bound}")
+            caps = tuple(int(self.cap[s, d]) for s in free)
+            if count_factorisations(rest, caps) == 0:
+                raise SbmodelError(f"no factorisation of {self.problem.dims[d]}={bound} satisfies the "
+                                   "maximum factors and fanouts of the constraints")
+            self.free_slots.append(free)
+            self.remainder[d] = rest
+            self.tables.append(factor_table(rest, caps))
+
+    def _prime_tables(self) -> None:
+        """Distinct prime factors of every value up to the largest bound (for prime moves)."""
+        top = int(self.bounds.max()) + 1
+        distinct = [sorted(set(primes(v))) if v > 1 else [] for v in range(top)]
+        self.max_distinct = max(1, max(len(p) for p in distinct))
+        self.prime_of = np.zeros((top, self.max_distinct), I64)
+        for v, ps in enumerate(distinct):
+            self.prime_of[v, :len(ps)] = ps
+
+    def _slot_name(self, s: int) -> str:
+        kind = "temporal" if s < self.L else "spatial"
+        return f"{self.arch.storage[s % self.L].name} ({kind})"
+
+    # ------------------------------------------------------------------ sizes
+    def factorisations(self) -> float:
+        """Number of factor assignments (before fanout and capacity checks)."""
+        return float(prod(count_factorisations(int(self.remainder[d]), tuple(int(self.cap[s, d]) for s in
+                                                                             self.free_slots[d]))
+                          for d in range(self.D)))
+
+    def size_estimate(self) -> float:
+        """Upper bound on the number of distinct mappings (orders counted for all loops)."""
+        orders = 1.0
+        for l in range(self.L):
+            if self.order_free[l]:
+                orders *= factorial(self.D - len(self.prefix[l]))
+            if self.sorder_free[l]:
+                orders *= factorial(self.D - len(self.sprefix[l])) * (self.D + 1)
+        return self.factorisations() * orders * 2.0 ** len(self.free_keep)
+
+    # ------------------------------------------------------------------ sampling
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` random factor assignments ``F[n, 2L, D]`` honouring fixed and maximum factors."""
+        F = np.where(self.fixed > 0, self.fixed, 1)[None].repeat(n, 0)
+        for d in range(self.D):
+            free = self.free_slots[d]
+            if free.size == 0:
+                continue
+            table = self.tables[d]
+            if table is not None:
+                F[:, free, d] = table[rng.integers(0, len(table), n)]
             else:
-                l = int(rng.integers(0, L))
-                d = int(rng.integers(0, D))
-                if self.axis_fixed[l, d] < 0 and self.fanout[l].min() > 1:
-                    axis[i, l, d] = 1 - axis[i, l, d]
-        tf, sf, axis = self._repair_fanout(tf, sf, axis)
-        s_order = np.argsort(axis * D + np.arange(D)[None, None, :], axis=2, kind="stable")
-        return MappingBatch(tf, order, sf, axis, s_order, keep)
+                F[:, free, d] = self._sample_primes(d, n, rng)
+        return F
+
+    def _sample_primes(self, d: int, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Each prime factor to a random free slot; rows over a cap are drawn again."""
+        free = self.free_slots[d]
+        caps = self.cap[free, d]
+        out = np.ones((n, free.size), I64)
+        todo = np.arange(n)
+        for _ in range(64):
+            part = np.ones((todo.size, free.size), I64)
+            for p in primes(int(self.remainder[d])):
+                slot = rng.integers(0, free.size, todo.size)
+                part[np.arange(todo.size), slot] *= p
+            out[todo] = part
+            bad = (part > caps[None]).any(axis=1)
+            todo = todo[bad]
+            if todo.size == 0:
+                break
+        return out
+
+    def sample(self, n: int, rng: np.random.Generator) -> MappingBatch:
+        """``n`` random mappings within the constraints (capacity and fanouts not yet checked)."""
+        F = self.sample_factors(n, rng)
+        order = self._random_orders(n, rng, self.prefix, self.order_free)
+        sorder = self._random_orders(n, rng, self.sprefix, self.sorder_free)
+        k = rng.integers(0, self.D + 1, (n, self.L))
+        keep = np.where(self.keep_rule[None] == 0, rng.random((n, self.L, self.T)) < 0.5, self.keep_rule[None] > 0)
+        return self.assemble(F, order, sorder, k, keep)
+
+    def _random_orders(self, n: int, rng: np.random.Generator, prefixes: list[list[int]],
+                       free: np.ndarray) -> np.ndarray:
+        """Permutations (innermost first): the prefix, then the other dimensions in random order."""
+        D = self.D
+        out = np.tile(np.arange(D, dtype=I64), (n, self.L, 1))
+        for l in range(self.L):
+            pre = prefixes[l]
+            rest = np.array([d for d in range(D) if d not in pre], I64)
+            if free[l] and rest.size:
+                rest = rng.permuted(np.tile(rest, (n, 1)), axis=1)
+            else:
+                rest = np.tile(rest, (n, 1))
+            out[:, l] = np.concatenate([np.tile(np.array(pre, I64), (n, 1)), rest], axis=1)
+        return out
+
+    def assemble(self, F: np.ndarray, order: np.ndarray, sorder: np.ndarray, k: np.ndarray,
+                 keep: np.ndarray) -> MappingBatch:
+        """A :class:`MappingBatch` from factors, orders, spatial splits ``k`` (non-unit loops along X
+        on levels without a fixed split) and keep bits."""
+        L = self.L
+        tf, sf = F[:, :L], F[:, L:]
+        axis, sorder = self._axes(sf, sorder, k)
+        return MappingBatch(np.ascontiguousarray(tf), order, np.ascontiguousarray(sf), axis, sorder, keep)
+
+    def _axes(self, sf: np.ndarray, sorder: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Axis of every spatial loop: by position and fixed split, or the first ``k`` non-unit loops
+        along X; 1-D fanouts use their only axis; fixed axes win (orders stay X before Y)."""
+        n, L, D = sf.shape
+        axis = np.zeros((n, L, D), I64)
+        pos = _inverse(sorder)  # position of each dimension in the spatial order
+        for l in range(L):
+            if not self.fans[l]:
+                continue
+            fx, fy = self.fanout[l]
+            if fx == 1 or fy == 1:
+                axis[:, l] = 0 if fy == 1 else 1
+            elif self.split[l] >= 0:
+                axis[:, l] = pos[:, l] >= self.split[l]
+            else:
+                nonunit = np.take_along_axis(sf[:, l] > 1, sorder[:, l], 1)
+                seen = np.cumsum(nonunit, axis=1)  # non-unit loops up to each position
+                kk = np.minimum(k[:, l], seen[:, -1])[:, None]
+                by_pos = seen > kk
+                axis[:, l] = np.take_along_axis(by_pos, pos[:, l], 1)
+            if (self.axis_fixed[l] >= 0).any():
+                fixed = self.axis_fixed[l][None]
+                axis[:, l] = np.where(fixed >= 0, fixed, axis[:, l])
+                ax_by_pos = np.take_along_axis(axis[:, l], sorder[:, l], 1)
+                sorder[:, l] = np.take_along_axis(sorder[:, l], np.argsort(ax_by_pos, axis=1, kind="stable"), 1)
+        return axis, sorder
+
+    def splits(self, batch: MappingBatch) -> np.ndarray:
+        """``k`` per level: how many non-unit spatial loops run along X."""
+        return ((batch.spatial > 1) & (batch.spatial_axis == 0)).sum(axis=2)
+
+    # ------------------------------------------------------------------ validity
+    def factors(self, batch: MappingBatch) -> np.ndarray:
+        return np.concatenate([batch.temporal, batch.spatial], axis=1)
+
+    def tile_sizes(self, batch: MappingBatch) -> np.ndarray:
+        """Dense tile size ``[B, L, T]`` (words) of every tensor at every level."""
+        ext = np.cumprod(batch.temporal * batch.spatial, axis=1)
+        out = np.ones((batch.size, self.L, self.T), I64)
+        for t, ranks in enumerate(self.ranks):
+            for rank in ranks:
+                acc = np.ones((batch.size, self.L), I64)
+                for c, d in rank:
+                    acc = acc + c * (ext[:, :, d] - 1)
+                out[:, :, t] *= acc
+        return out
+
+    def valid(self, batch: MappingBatch) -> np.ndarray:
+        """Within the constraints, the fanouts, the minimum utilisation and every buffer's capacity
+        (compressed tiles scaled by ``tile_scale``)."""
+        F = self.factors(batch)
+        ok = ((F <= self.cap[None]) & ((self.fixed[None] < 0) | (F == self.fixed[None]))).all(axis=(1, 2))
+        ok &= (np.prod(F, axis=1) == self.bounds[None]).all(axis=1)
+        sf, ax = batch.spatial, batch.spatial_axis
+        ok &= (np.prod(np.where(ax == 0, sf, 1), axis=2) <= self.fanout[None, :, 0]).all(axis=1)
+        ok &= (np.prod(np.where(ax == 1, sf, 1), axis=2) <= self.fanout[None, :, 1]).all(axis=1)
+        ok &= ((self.keep_rule[None] == 0) | (batch.keep == (self.keep_rule[None] > 0))).all(axis=(1, 2))
+        if self.min_utilization > 0:
+            ok &= self.utilization(batch) >= self.min_utilization - 1e-12
+        words = (self.tile_sizes(batch) * batch.keep * self.tile_scale[None]).sum(axis=2)  # [B, L]
+        bounded = self.capacity >= 0
+        ok &= ((words <= self.capacity[None]) | ~bounded[None]).all(axis=1)
+        ok &= (words >= self.min_fill[None] - 1e-9).all(axis=1)
+        if self.metadata_scale is not None:
+            bits = (self.tile_sizes(batch) * batch.keep * self.metadata_scale[None]).sum(axis=2)
+            bounded = self.metadata_capacity >= 0
+            ok &= ((bits <= self.metadata_capacity[None] + 1e-9) | ~bounded[None]).all(axis=1)
+        return ok
 
     def utilization(self, batch: MappingBatch) -> np.ndarray:
         """Fraction of compute units a mapping uses."""
         return np.prod(batch.spatial, axis=(1, 2)) / self.arch.compute.instances
+
+    # ------------------------------------------------------------------ canonical form
+    def keys(self, batch: MappingBatch) -> np.ndarray:
+        """64-bit canonical hash per mapping: factors, the order of non-unit loops on levels whose
+        order matters, which non-unit spatial loops run along Y, keep bits."""
+        B = batch.size
+        tf, sf = batch.temporal, batch.spatial
+        t_code = _order_code(tf, batch.temporal_order) * self.order_free[None]
+        s_code = _order_code(sf, batch.spatial_order) * self.sorder_free[None]
+        on_y = (sf > 1) & (batch.spatial_axis == 1)
+        parts = np.concatenate([tf.reshape(B, -1), sf.reshape(B, -1), t_code, s_code, on_y.reshape(B, -1),
+                                batch.keep.reshape(B, -1)], axis=1)
+        w = self._hash_weights[:parts.shape[1]]
+        with np.errstate(over="ignore"):
+            h = (parts.astype(np.uint64) * w[None]).sum(axis=1, dtype=np.uint64)
+            h ^= h >> np.uint64(29)
+            h *= np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(32)
+        return h
+
+    # ------------------------------------------------------------------ moves
+    def mutate(self, batch: MappingBatch, rng: np.random.Generator) -> MappingBatch:
+        """One random neighbour of each mapping: move a prime factor or swap two factors of a
+        dimension between slots, redraw a dimension's factorisation, swap two temporal or spatial
+        loops, move the X/Y split, or flip a free keep bit.  Constraints hold by construction
+        except fanouts and capacity (see :meth:`valid`)."""
+        n, L, D, T = batch.size, self.L, self.D, self.T
+        F = self.factors(batch).copy()
+        order, sorder = batch.temporal_order.copy(), batch.spatial_order.copy()
+        keep = batch.keep.copy()
+        k = self.splits(batch)
+        kind = rng.integers(0, 8, n)
+        rows = np.arange(n)
+        free_slot = self.fixed < 0  # [2L, D]
+        movable = free_slot.sum(axis=0) >= 2
+        # 0-2: move a prime factor; 3: swap two factors; 4: redraw one dimension
+        r = rows[kind <= 4]
+        if r.size and movable.any():
+            dims_ok = np.nonzero(movable)[0]
+            d = dims_ok[rng.integers(0, dims_ok.size, r.size)]
+            ok = free_slot[:, d].T  # [r, 2L]
+            vals = F[r, :, d]  # [r, 2L]
+            src = _pick(ok & (vals > 1), rng)
+            dst = _pick(ok & (np.arange(2 * L)[None] != src[:, None]), rng)
+            good = (src >= 0) & (dst >= 0)
+            r, d, src, dst = r[good], d[good], src[good], dst[good]
+            kd = kind[r]
+            sv = F[r, src, d]
+            # prime moves
+            pm = kd <= 2
+            choice = rng.integers(0, self.max_distinct, r.size)
+            p = self.prime_of[np.minimum(sv, self.prime_of.shape[0] - 1), choice]
+            p = np.where(p > 0, p, self.prime_of[np.minimum(sv, self.prime_of.shape[0] - 1), 0])
+            m = pm & (p > 1)
+            F[r[m], src[m], d[m]] //= p[m]
+            F[r[m], dst[m], d[m]] *= p[m]
+            # swaps
+            sw = kd == 3
+            dv = F[r[sw], dst[sw], d[sw]]
+            F[r[sw], dst[sw], d[sw]] = sv[sw]
+            F[r[sw], src[sw], d[sw]] = dv
+            # redraws
+            rd = kd == 4
+            if rd.any():
+                fresh = self.sample_factors(int(rd.sum()), rng)
+                F[r[rd], :, d[rd]] = fresh[np.arange(int(rd.sum())), :, d[rd]]
+        # 5: swap two temporal loops of a level (outside the prefix)
+        r = rows[kind == 5]
+        if r.size:
+            order[r] = self._swap(order[r], F[r, :L], self.prefix, self.order_free, rng)
+        # 6: spatial order swap or split change
+        r = rows[kind == 6]
+        if r.size and self.sorder_free.any():
+            half = rng.random(r.size) < 0.5
+            sorder[r[half]] = self._swap(sorder[r[half]], F[r[half], L:], self.sprefix, self.sorder_free, rng)
+            rk = r[~half]
+            lv = np.nonzero(self.sorder_free)[0]
+            lsel = lv[rng.integers(0, lv.size, rk.size)]
+            k[rk, lsel] = np.clip(k[rk, lsel] + rng.choice([-1, 1], rk.size), 0, D)
+        # 7: flip a free keep bit
+        r = rows[kind == 7]
+        if r.size and len(self.free_keep):
+            pick = self.free_keep[rng.integers(0, len(self.free_keep), r.size)]
+            keep[r, pick[:, 0], pick[:, 1]] ^= True
+        return self.assemble(F, order, sorder, k, keep)
+
+    def _swap(self, order: np.ndarray, factors: np.ndarray, prefixes: list[list[int]], free: np.ndarray,
+              rng: np.random.Generator) -> np.ndarray:
+        """Swap two non-unit loops (outside the prefix) of a random free level of each row."""
+        n = order.shape[0]
+        levels = np.nonzero(free)[0]
+        if levels.size == 0 or n == 0:
+            return order
+        lsel = levels[rng.integers(0, levels.size, n)]
+        rows = np.arange(n)
+        o = order[rows, lsel]  # [n, D]
+        f = np.take_along_axis(factors[rows, lsel], o, 1)  # factor at each position
+        plen = np.array([len(p) for p in prefixes], I64)[lsel]
+        movable = (f > 1) & (np.arange(self.D)[None] >= plen[:, None])
+        a = _pick(movable, rng)
+        movable2 = movable & (np.arange(self.D)[None] != a[:, None])
+        b = _pick(movable2, rng)
+        ok = (a >= 0) & (b >= 0)
+        ra, aa, bb = rows[ok], a[ok], b[ok]
+        va, vb = o[ra, aa].copy(), o[ra, bb].copy()
+        o[ra, aa], o[ra, bb] = vb, va
+        order[rows, lsel] = o
+        return order
+
+    def neighbourhood(self, batch: MappingBatch) -> MappingBatch:
+        """Every single-move neighbour of every mapping in ``batch``: each distinct prime of each
+        factor moved to every other free slot, each pair of non-prefix loops swapped (temporal and
+        spatial), each split moved by one, each free keep bit flipped.  Moves that leave the mapping
+        unchanged or break a constraint are included (callers filter by :meth:`valid` and :meth:`keys`)."""
+        L, D, T = self.L, self.D, self.T
+        moves_f = []  # (d, src, dst, prime index)
+        for d in range(D):
+            free = self.free_slots[d]
+            for s in free:
+                for t in free:
+                    if s != t:
+                        for j in range(self.max_distinct):
+                            moves_f.append((d, s, t, j))
+        swaps_t = [(l, a, b) for l in range(L) if self.order_free[l]
+                   for a in range(len(self.prefix[l]), D) for b in range(a + 1, D)]
+        swaps_s = [(l, a, b) for l in range(L) if self.sorder_free[l]
+                   for a in range(len(self.sprefix[l]), D) for b in range(a + 1, D)]
+        ksteps = [(l, s) for l in range(L) if self.fans[l] and self.split[l] < 0 and self.fanout[l].min() > 1
+                  for s in (-1, 1)]
+        flips = [tuple(x) for x in self.free_keep]
+        M = len(moves_f) + len(swaps_t) + len(swaps_s) + len(ksteps) + len(flips)
+        B = batch.size
+        if M == 0 or B == 0:
+            return batch.take(np.zeros(0, I64))
+        parent = np.repeat(np.arange(B), M)
+        move = np.tile(np.arange(M), B)
+        F = np.repeat(self.factors(batch), M, axis=0)
+        order = np.repeat(batch.temporal_order, M, axis=0)
+        sorder = np.repeat(batch.spatial_order, M, axis=0)
+        keep = np.repeat(batch.keep, M, axis=0)
+        k = np.repeat(self.splits(batch), M, axis=0)
+        rows = np.arange(B * M)
+        off = 0
+        if moves_f:
+            mf = np.array(moves_f, I64)
+            sel = move < len(mf)
+            r = rows[sel]
+            d, s, t, j = mf[move[sel]].T
+            v = F[r, s, d]
+            p = self.prime_of[np.minimum(v, self.prime_of.shape[0] - 1), j]
+            ok = p > 1
+            r, d, s, t, p = r[ok], d[ok], s[ok], t[ok], p[ok]
+            F[r, s, d] //= p
+            F[r, t, d] *= p
+            off += len(mf)
+        for table, target in ((swaps_t, order), (swaps_s, sorder)):
+            if table:
+                arr = np.array(table, I64)
+                sel = (move >= off) & (move < off + len(arr))
+                r = rows[sel]
+                l, a, b = arr[move[sel] - off].T
+                va, vb = target[r, l, a].copy(), target[r, l, b].copy()
+                target[r, l, a], target[r, l, b] = vb, va
+                off += len(arr)
+        if ksteps:
+            arr = np.array(ksteps, I64)
+            sel = (move >= off) & (move < off + len(arr))
+            r = rows[sel]
+            l, s = arr[move[sel] - off].T
+            k[r, l] = np.clip(k[r, l] + s, 0, D)
+            off += len(arr)
+        if flips:
+            arr = np.array(flips, I64)
+            sel = move >= off
+            r = rows[sel]
+            l, t = arr[move[sel] - off].T
+            keep[r, l, t] ^= True
+        _ = parent
+        return self.assemble(F, order, sorder, k, keep)
+
+
+def _pick(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random true column per row of ``mask`` (-1 where none)."""
+    score = np.where(mask, rng.random(mask.shape), -1.0)
+    out = np.argmax(score, axis=1)
+    return np.where(mask.any(axis=1), out, -1)
+
+
+def _order_code(factors: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Per level, an integer naming the sequence of non-unit loops of ``order`` (unit loops are
+    not loops, so where they sit does not change the code)."""
+    D = order.shape[2]
+    nonunit = np.take_along_axis(factors > 1, order, 2)
+    rank = np.cumsum(nonunit, axis=2) - 1
+    powers = (D + 1) ** np.arange(D, dtype=I64)
+    digits = np.where(nonunit, (order + 1) * powers[np.maximum(rank, 0)], 0)
+    return digits.sum(axis=2)
+
+
+def _inverse(perm: np.ndarray) -> np.ndarray:
+    """Inverse permutations along the last axis (position of each value)."""
+    inv = np.empty_like(perm)
+    np.put_along_axis(inv, perm, np.broadcast_to(np.arange(perm.shape[-1]), perm.shape), axis=-1)
+    return inv
+
+
+__all__ = ["MapSpace", "Constraints", "LevelConstraints", "factor_table", "count_factorisations", "primes"]

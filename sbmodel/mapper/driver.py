@@ -1,0 +1,313 @@
+"""Map one layer end to end: search with the batch evaluator, then choose among the best
+candidates with the exact evaluation (:func:`sbmodel.engine.evaluate_layer`).
+
+**Dense designs**: the batch evaluator is exact, so the re-evaluation of the
+``rerank`` best only confirms the ranking (and covers mappings the closed form
+flags as approximate).
+
+**Sparse designs** (a non-empty :class:`~sbmodel.engine.sparse.spec.SparseSpec`):
+the batch evaluator is dense, so it serves as a *calibrated surrogate*.
+
+1. Calibration starts from what the spec says: a tensor stored in a compressed
+   format at a level takes ``density`` of its dense tile, metadata is free, and
+   each tensor's energy at each level scales by 1.
+2. A search round ranks candidates by the surrogate (dense per-tensor energies
+   times the calibration ratios, cycles times the cycle ratio) and pre-screens
+   capacity with the scaled tiles and metadata; its ``rerank`` best are
+   evaluated exactly (sparse stage included) and checked by
+   :func:`sparse_fits` (compressed data words and metadata bits against each
+   buffer, at confidence 1, as Sparseloop's buffer model does).
+3. The exact results re-calibrate the ratios (medians over the evaluated
+   candidates; capacity ratios take the maximum, to stay conservative) and a
+   second round searches again.
+
+Spaces with at most ``exact_limit`` mappings skip the surrogate: every mapping
+that passes the pre-screen is evaluated exactly.  The best exactly-evaluated
+mapping that fits wins (objective metrics, then energy, cycles, order of
+evaluation).  Everything is deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from math import ceil
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from ..core.architecture import Architecture
+from ..core.mapping import Mapping
+from ..core.problem import Problem
+from ..engine import evaluate_layer
+from ..engine.batch import BatchResult, MappingBatch
+from ..engine.results import LayerResult
+from ..errors import EvaluationError, SbmodelError
+from .constraints import Constraints
+from .exhaustive import count_mappings, enumerate_mappings
+from .search import Evaluator, Objective, SearchResult, dense_evaluator, metric, objective_names, search
+from .space import MapSpace
+
+if TYPE_CHECKING:
+    from ..engine.sparse.spec import SparseSpec
+
+
+@dataclass(frozen=True)
+class MapOutcome:
+    """The chosen mapping, its exact evaluation, and the search behind it."""
+
+    mapping: Mapping
+    result: LayerResult
+    search: SearchResult
+    exact_evaluations: int
+    rejected: int  # exactly evaluated candidates that did not fit (compressed tiles, instances)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Sparse-over-dense ratios of a design, per storage level and tensor ([L, T] arrays)."""
+
+    data_scale: np.ndarray  # data words held per dense tile word
+    metadata_scale: np.ndarray  # metadata bits held per dense tile word
+    energy_ratio: np.ndarray  # tensor energy (all actions, metadata included) per dense energy
+    compute_ratio: float
+    cycle_ratio: float
+
+    @staticmethod
+    def initial(problem: Problem, arch: Architecture, sparse: "SparseSpec") -> "Calibration":
+        L, T = arch.num_levels, len(problem.dataspaces)
+        return Calibration(compressed_scale(problem, arch, sparse), np.zeros((L, T)), np.ones((L, T)), 1.0, 1.0)
+
+    def refined(self, pairs: Sequence[tuple[LayerResult, BatchResult, int]]) -> "Calibration":
+        """Ratios measured on exactly evaluated candidates (``(exact, dense batch, row)`` triples)."""
+        if not pairs:
+            return self
+        L, T = self.data_scale.shape
+        data = [[[] for _ in range(T)] for _ in range(L)]
+        meta = [[[] for _ in range(T)] for _ in range(L)]
+        energy = [[[] for _ in range(T)] for _ in range(L)]
+        compute, cycles = [], []
+        for r, dense, i in pairs:
+            counts = r.counts
+            for l, lv in enumerate(r.levels):
+                for t, tr in enumerate(lv.tensors):
+                    de = float(dense.tensor_energy_pJ[i, l, t])
+                    if tr.kept and de > 0:
+                        energy[l][t].append(tr.energy_pJ / de)
+                    tc = counts.levels[l].tensors[t] if counts is not None else None
+                    if tc is not None and tc.kept and tc.tile_size_words > 0 and tc.sparse is not None:
+                        data[l][t].append(ceil(tc.sparse.data_tile_words) / tc.tile_size_words)
+                        meta[l][t].append(tc.sparse.metadata_tile_bits / tc.tile_size_words)
+            if dense.compute_energy_pJ[i] > 0:
+                compute.append(r.compute.energy_pJ / float(dense.compute_energy_pJ[i]))
+            if dense.cycles[i] > 0:
+                cycles.append(r.cycles / float(dense.cycles[i]))
+
+        def pick(values: list[list[list[float]]], old: np.ndarray, how) -> np.ndarray:
+            out = old.copy()
+            for l in range(L):
+                for t in range(T):
+                    if values[l][t]:
+                        out[l, t] = how(values[l][t])
+            return out
+
+        return Calibration(
+            data_scale=pick(data, self.data_scale, max), metadata_scale=pick(meta, self.metadata_scale, max),
+            energy_ratio=pick(energy, self.energy_ratio, lambda v: float(np.median(v))),
+            compute_ratio=float(np.median(compute)) if compute else self.compute_ratio,
+            cycle_ratio=float(np.median(cycles)) if cycles else self.cycle_ratio,
+        )
+
+    def surrogate(self, base: Evaluator) -> Evaluator:
+        """The dense evaluator with energies and cycles scaled by the calibration."""
+
+        def evaluate(batch: MappingBatch) -> BatchResult:
+            res = base(batch)
+            ok = np.isfinite(res.energy_pJ)
+            cycles = np.where(ok, np.ceil(np.where(ok, res.cycles, 0) * self.cycle_ratio), res.cycles)
+            leak = res.level_energy_pJ - res.tensor_energy_pJ.sum(axis=2)
+            energy = ((res.tensor_energy_pJ * self.energy_ratio[None]).sum(axis=(1, 2))
+                      + res.compute_energy_pJ * self.compute_ratio + leak.sum(axis=1) * self.cycle_ratio)
+            energy = np.where(ok, energy, np.inf)
+            return replace(res, energy_pJ=energy, cycles=cycles.astype(res.cycles.dtype))
+
+        return evaluate
+
+
+def compressed_scale(problem: Problem, arch: Architecture, sparse: "SparseSpec | None") -> np.ndarray:
+    """``[L, T]`` tile-size multipliers: a tensor's mean density where a level stores it in a
+    compressed format, else 1."""
+    L, T = arch.num_levels, len(problem.dataspaces)
+    scale = np.ones((L, T))
+    if sparse is None:
+        return scale
+    names = problem.dataspace_names
+    for l, lv in enumerate(arch.storage):
+        spec = sparse.levels.get(lv.name)
+        if spec is None:
+            continue
+        for t, name in enumerate(names):
+            fmt = spec.formats.get(name)
+            model = problem.densities.get(name)
+            if fmt is not None and fmt.compressed and model is not None:
+                scale[l, t] = min(1.0, float(model.mean_density))
+    return scale
+
+
+def fanout_slack(problem: Problem, sparse: "SparseSpec | None") -> float:
+    """How far spatial skipping may stretch a fanout: 1 / the lowest mean density (at most 64)."""
+    if sparse is None or not sparse.has_spatial_skipping:
+        return 1.0
+    densities = [float(m.mean_density) for m in problem.densities.values()]
+    low = min([d for d in densities if d > 0] or [1.0])
+    return min(64.0, 1.0 / low)
+
+
+def sparse_fits(result: LayerResult, arch: Architecture) -> bool:
+    """Every bounded buffer holds its tiles at their largest occupancy (confidence 1), like
+    Sparseloop's ``BufferLevel::ComputeScalarAccesses``: the data words (compressed tiles at their
+    largest number of nonzeros) within the data capacity, and the metadata bits within the metadata
+    storage (``metadata_storage_depth x metadata_storage_width``; none given = no room for metadata)."""
+    counts = result.counts
+    if counts is None:
+        return True
+    for lc, spec in zip(counts.levels, arch.storage):
+        cap = spec.effective_size_words
+        if cap is None:
+            continue
+        words = 0.0
+        bits = 0.0
+        for tc in lc.tensors:
+            if not tc.kept:
+                continue
+            info = tc.sparse
+            if info is None:
+                words += tc.tile_size_words
+            else:
+                words += ceil(info.data_tile_words)
+                bits += info.metadata_tile_bits
+        md_cap = (spec.metadata_storage_depth * spec.metadata_storage_width_bits) // spec.multiple_buffering
+        if words > cap or bits > md_cap:
+            return False
+    return True
+
+
+class _Exact:
+    """Exact evaluations so far (each mapping once), in evaluation order."""
+
+    def __init__(self, problem: Problem, arch: Architecture, sparse: "SparseSpec | None", names: tuple[str, ...]):
+        self.problem, self.arch, self.sparse, self.names = problem, arch, sparse, names
+        self.results: list[tuple[Mapping, LayerResult]] = []  # fitting candidates
+        self.evaluated = 0
+        self.rejected = 0
+        self._seen: set[Mapping] = set()
+
+    def evaluate(self, mappings: Sequence[Mapping]) -> list[tuple[Mapping, LayerResult]]:
+        """Evaluate the mappings not seen before; returns every one that could be evaluated
+        (fitting or not: all of them calibrate the surrogate)."""
+        out = []
+        for m in mappings:
+            if m in self._seen:
+                continue
+            self._seen.add(m)
+            self.evaluated += 1
+            try:
+                r = evaluate_layer(self.problem, self.arch, m, self.sparse)
+            except EvaluationError:
+                self.rejected += 1
+                continue
+            out.append((m, r))
+            if self.sparse is not None and not sparse_fits(r, self.arch):
+                self.rejected += 1
+                continue
+            self.results.append((m, r))
+        return out
+
+    def best(self) -> tuple[Mapping, LayerResult] | None:
+        if not self.results:
+            return None
+        keys = [tuple(float(metric(n, r.energy_pJ, r.cycles)) for n in self.names) + (r.energy_pJ, r.cycles, i)
+                for i, (_, r) in enumerate(self.results)]
+        return self.results[min(range(len(keys)), key=keys.__getitem__)]
+
+
+def map_layer(
+    problem: Problem,
+    arch: Architecture,
+    objective: Objective = "edp",
+    *,
+    constraints: Constraints | None = None,
+    sparse: "SparseSpec | None" = None,
+    budget: int = 20_000,
+    seed: int = 0,
+    rerank: int | None = None,
+    exact_limit: int = 64,
+    rounds: int = 2,
+) -> MapOutcome:
+    """Best mapping of one layer, exactly evaluated (see the module doc).  ``budget`` is the
+    number of batch evaluations in all; ``rerank`` the exact evaluations per round (default 4
+    for dense designs, 16 for sparse ones)."""
+    names = objective_names(objective)
+    is_sparse = sparse is not None and not sparse.empty
+    exact = _Exact(problem, arch, sparse if is_sparse else None, names)
+    if not is_sparse:
+        top = rerank or 4
+        found = search(problem, arch, names, constraints=constraints, budget=budget, seed=seed,
+                       keep_top=top, elite=max(16, top))
+        exact.evaluate(found.top)
+        return _outcome(exact, found, problem)
+    top = rerank or 16
+    cal = Calibration.initial(problem, arch, sparse)
+    slack = fanout_slack(problem, sparse)
+    found: SearchResult | None = None
+    base = dense_evaluator(problem, arch, hardware_checks=False)
+    for round_ in range(max(1, rounds)):
+        space = MapSpace(problem, arch, constraints, tile_scale=cal.data_scale,
+                         metadata_scale=cal.metadata_scale if round_ else None, fanout_slack=slack)
+        if round_ == 0 and count_mappings(space, cap=exact_limit) is not None:
+            exact.evaluate(_all_valid(space, problem))
+            if exact.results:
+                break
+        found = search(problem, arch, names, constraints=constraints, budget=max(1, budget // rounds),
+                       seed=seed + round_, space=space, evaluator=cal.surrogate(base), keep_top=top,
+                       elite=max(16, top))
+        fresh = exact.evaluate(found.top)
+        if round_ + 1 < rounds:
+            batch = MappingBatch.from_mappings(problem, list(found.top))
+            dense = base(batch)
+            index = {m: i for i, m in enumerate(found.top)}
+            cal = cal.refined([(r, dense, index[m]) for m, r in fresh])
+    return _outcome(exact, found, problem)
+
+
+def _outcome(exact: _Exact, found: SearchResult | None, problem: Problem) -> MapOutcome:
+    best = exact.best()
+    if best is None:
+        raise SbmodelError(
+            f"none of the {exact.evaluated} best mappings of layer {problem.name} fits the hardware once "
+            "evaluated exactly (compressed tiles, metadata, spatial skipping); try a larger --budget")
+    m, r = best
+    if found is None:
+        found = SearchResult(mapping=m, energy_pJ=r.energy_pJ, cycles=r.cycles, objective=",".join(exact.names),
+                             score=float(metric(exact.names[0], r.energy_pJ, r.cycles)),
+                             evaluations=exact.evaluated, valid=len(exact.results), seconds=0.0, exhaustive=True,
+                             space_size=float(exact.evaluated), top=(m,))
+    return MapOutcome(mapping=m, result=r, search=found, exact_evaluations=exact.evaluated,
+                      rejected=exact.rejected)
+
+
+def _all_valid(space: MapSpace, problem: Problem) -> list[Mapping]:
+    """Every mapping of a small space that passes :meth:`MapSpace.valid`, de-duplicated, in
+    enumeration order."""
+    out: list[Mapping] = []
+    seen: set[int] = set()
+    for cands in enumerate_mappings(space):
+        ok = np.nonzero(space.valid(cands))[0]
+        keys = space.keys(cands.take(ok))
+        for i, k in zip(ok, keys):
+            if int(k) not in seen:
+                seen.add(int(k))
+                out.append(cands.mapping(problem, int(i)))
+    return out
+
+
+__all__ = ["MapOutcome", "Calibration", "map_layer", "sparse_fits", "compressed_scale", "fanout_slack"]

@@ -1,0 +1,167 @@
+"""Exhaustive enumeration of a (small) map space, in NumPy batches.
+
+Every factorisation of every dimension over its free slots (the rows of
+:attr:`MapSpace.tables`) is combined with every distinct loop order, spatial
+split and keep choice.  Orders are enumerated over the loops that exist
+(factor > 1) only: two orders that differ in where factor-1 loops sit are the
+same mapping, so each is generated once.  The innermost level's temporal order
+and unconstrained 1-D fanouts' spatial orders do not change a result (see
+:class:`MapSpace`), so they are fixed.  Factorisations that cannot fit (spatial
+factors over a fanout, tiles over a buffer even with every optional tensor
+bypassed, utilisation under the minimum) are dropped before orders are added.
+"""
+
+from __future__ import annotations
+
+from itertools import permutations, product
+from math import factorial, prod
+from typing import Iterator
+
+import numpy as np
+
+from ..engine.batch import MappingBatch
+from .space import I64, MapSpace
+
+FACTOR_CHUNK = 20_000
+
+
+def _factor_chunks(space: MapSpace, chunk: int = FACTOR_CHUNK) -> Iterator[np.ndarray]:
+    """All factor assignments ``F[c, 2L, D]`` in mixed-radix order, chunk by chunk, filtered by
+    the checks that do not depend on orders or optional keep bits."""
+    sizes = [len(t) if t is not None else 0 for t in space.tables]
+    total = prod(max(s, 1) for s in sizes)
+    base = np.where(space.fixed > 0, space.fixed, 1)
+    radix = np.cumprod([1] + [max(s, 1) for s in sizes[:-1]])
+    for start in range(0, total, chunk):
+        i = np.arange(start, min(start + chunk, total), dtype=I64)
+        F = np.repeat(base[None], i.size, axis=0)
+        for d, table in enumerate(space.tables):
+            free = space.free_slots[d]
+            if table is not None and free.size:
+                F[:, free, d] = table[(i // radix[d]) % len(table)]
+        F = F[_plausible(space, F)]
+        if F.shape[0]:
+            yield F
+
+
+def _plausible(space: MapSpace, F: np.ndarray) -> np.ndarray:
+    """Spatial factors within each fanout, minimum utilisation, and tiles within capacity with
+    only the mandatory tensors kept."""
+    L = space.L
+    sf = F[:, L:]
+    ok = (np.prod(sf, axis=2) <= space.fanout.prod(axis=1)[None]).all(axis=1)
+    if space.min_utilization > 0:
+        ok &= np.prod(sf, axis=(1, 2)) / space.arch.compute.instances >= space.min_utilization - 1e-12
+    probe = MappingBatch(F[:, :L], np.zeros_like(F[:, :L]), sf, np.zeros_like(sf), np.zeros_like(sf),
+                         np.broadcast_to(space.keep_rule[None] > 0, (F.shape[0], L, space.T)))
+    words = (space.tile_sizes(probe) * probe.keep * space.tile_scale[None]).sum(axis=2)
+    bounded = space.capacity >= 0
+    ok &= ((words <= space.capacity[None]) | ~bounded[None]).all(axis=1)
+    return ok
+
+
+def _level_orders(space: MapSpace, l: int, nonunit: np.ndarray, prefix: list[int], free: bool,
+                  all_free_dims: bool) -> list[list[int]]:
+    """Distinct loop orders of one level (innermost first) for a pattern of non-unit loops."""
+    D = space.D
+    rest = [d for d in range(D) if d not in prefix]
+    if not free:
+        return [prefix + rest]
+    movable = rest if all_free_dims else [d for d in rest if nonunit[d]]
+    fixed_tail = [d for d in rest if d not in movable]
+    return [prefix + list(p) + fixed_tail for p in permutations(movable)]
+
+
+def _variants(space: MapSpace, t_nonunit: np.ndarray, s_nonunit: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (temporal order, spatial order, split) combination for one non-unit pattern."""
+    L, D = space.L, space.D
+    per_level = []
+    for l in range(L):
+        t_opts = _level_orders(space, l, t_nonunit[l], space.prefix[l], bool(space.order_free[l]), False)
+        partial_split = space.split[l] >= 0 and len(space.sprefix[l]) < D
+        s_opts = _level_orders(space, l, s_nonunit[l], space.sprefix[l], bool(space.sorder_free[l]), partial_split)
+        two_d = space.fans[l] and space.split[l] < 0 and space.fanout[l].min() > 1
+        k_opts = list(range(int(s_nonunit[l].sum()) + 1)) if two_d else [D]
+        per_level.append(list(product(t_opts, s_opts, k_opts)))
+    combos = list(product(*per_level))
+    n = len(combos)
+    order = np.zeros((n, L, D), I64)
+    sorder = np.zeros((n, L, D), I64)
+    k = np.zeros((n, L), I64)
+    for i, combo in enumerate(combos):
+        for l, (t, s, kk) in enumerate(combo):
+            order[i, l] = t
+            sorder[i, l] = s
+            k[i, l] = kk
+    return order, sorder, k
+
+
+def _variant_count(space: MapSpace, t_nonunit: np.ndarray, s_nonunit: np.ndarray) -> np.ndarray:
+    """Number of (order, split) variants per factorisation (vectorised over the first axis)."""
+    L, D = space.L, space.D
+    count = np.ones(t_nonunit.shape[0], float)
+    fact = np.array([factorial(i) for i in range(D + 1)], float)
+    for l in range(L):
+        if space.order_free[l]:
+            rest = np.ones(D, bool)
+            rest[space.prefix[l]] = False
+            count *= fact[(t_nonunit[:, l] & rest).sum(axis=1)]
+        if space.sorder_free[l]:
+            rest = np.ones(D, bool)
+            rest[space.sprefix[l]] = False
+            if space.split[l] >= 0 and len(space.sprefix[l]) < D:
+                count *= fact[int(rest.sum())]
+            else:
+                count *= fact[(s_nonunit[:, l] & rest).sum(axis=1)]
+        if space.fans[l] and space.split[l] < 0 and space.fanout[l].min() > 1:
+            count *= s_nonunit[:, l].sum(axis=1) + 1
+    return count
+
+
+def count_mappings(space: MapSpace, cap: int) -> int | None:
+    """Mappings :func:`enumerate_mappings` would generate, or None if more than ``cap`` (or a
+    dimension has too many factorisations to tabulate)."""
+    if any(t is None for t in space.tables):
+        return None
+    if space.factorisations() > 50 * max(cap, 1):
+        return None
+    keeps = 2.0 ** len(space.free_keep)
+    total = 0.0
+    L = space.L
+    for F in _factor_chunks(space):
+        total += float(_variant_count(space, F[:, :L] > 1, F[:, L:] > 1).sum()) * keeps
+        if total > cap:
+            return None
+    return int(total)
+
+
+def enumerate_mappings(space: MapSpace, chunk: int = 16_384) -> Iterator[MappingBatch]:
+    """Every mapping of the space, in a deterministic order, ``chunk`` at a time (not yet checked
+    for capacity with optional tensors kept, nor for fanouts per axis: see :meth:`MapSpace.valid`)."""
+    L, T = space.L, space.T
+    free = space.free_keep
+    keep_var = np.broadcast_to(space.keep_rule[None] > 0, (2 ** len(free), L, T)).copy()
+    for j, (l, t) in enumerate(free):
+        keep_var[:, l, t] = (np.arange(2 ** len(free)) >> j) & 1 == 1
+    cache: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for F in _factor_chunks(space):
+        tn, sn = F[:, :L] > 1, F[:, L:] > 1
+        sig = np.packbits(np.concatenate([tn.reshape(len(F), -1), sn.reshape(len(F), -1)], axis=1), axis=1)
+        uniq, inverse = np.unique(sig, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        for u in range(len(uniq)):
+            rows = np.nonzero(inverse == u)[0]
+            key = uniq[u].tobytes()
+            if key not in cache:
+                cache[key] = _variants(space, tn[rows[0]], sn[rows[0]])
+            order, sorder, k = cache[key]
+            V, K = order.shape[0], keep_var.shape[0]
+            total = rows.size * V * K
+            for start in range(0, total, chunk):
+                i = np.arange(start, min(start + chunk, total), dtype=I64)
+                fi, vi, ki = rows[i // (V * K)], (i // K) % V, i % K
+                yield space.assemble(F[fi], order[vi].copy(), sorder[vi].copy(), k[vi].copy(), keep_var[ki].copy())
+
+
+__all__ = ["count_mappings", "enumerate_mappings"]

@@ -1,0 +1,110 @@
+"""MapSpace: samples, random moves and neighbourhoods stay inside the constraints; canonical keys."""
+
+import numpy as np
+import pytest
+
+from sbmodel.engine.batch import MappingBatch
+from sbmodel.mapper import Constraints, LevelConstraints, MapSpace
+from sbmodel.mapper.space import count_factorisations, factor_table
+from tests.mapper.cases import conv1d_oc, small_conv, three_level
+
+
+def constrained_space():
+    problem = small_conv()  # C2 M4 R3 S1 N1 P4 Q2
+    arch = three_level(rf=64, buf=4096, pes=(2, 4))
+    cons = Constraints({
+        "RF": LevelConstraints(temporal_factors={"R": 3}, temporal_max={"M": 2},
+                               keep=frozenset({"Outputs"}), bypass=frozenset({"Inputs"})),
+        "Buffer": LevelConstraints(permutation=("Q", "C", "P"), spatial_permutation=("M", "P", "C"),
+                                   spatial_split=1, spatial_factors={"C": 1}),
+    })
+    return problem, arch, MapSpace(problem, arch, cons)
+
+
+def check_constraints(space: MapSpace, batch: MappingBatch) -> None:
+    dims = {d: i for i, d in enumerate(space.problem.dims)}
+    F = space.factors(batch)
+    assert (np.prod(F, axis=1) == space.bounds).all()
+    assert (F[:, 0, dims["R"]] == 3).all() and (F[:, 0, dims["M"]] <= 2).all()
+    assert (F[:, space.L + 1, dims["C"]] == 1).all()
+    names = space.problem.dataspace_names
+    assert batch.keep[:, 0, names.index("Outputs")].all() and not batch.keep[:, 0, names.index("Inputs")].any()
+    assert batch.keep[:, -1].all()
+    # Buffer: the non-unit loops among Q, C, P come first (innermost), in that order
+    prefix = [dims[d] for d in ("Q", "C", "P")]
+    for b in range(batch.size):
+        order = [d for d in batch.temporal_order[b, 1] if batch.temporal[b, 1, d] > 1]
+        head = [d for d in prefix if batch.temporal[b, 1, d] > 1]
+        assert order[:len(head)] == head
+    # Buffer's fanout: split 1 on the completed permutation M P C ... -> only M may run along X
+    sf, ax = batch.spatial[:, 1], batch.spatial_axis[:, 1]
+    on_x = (sf > 1) & (ax == 0)
+    assert not on_x[:, [d for d in range(space.D) if d != dims["M"]]].any()
+    assert (~((sf[:, dims["M"]] > 1) & (ax[:, dims["M"]] == 1))).all()
+
+
+def test_samples_moves_and_neighbourhoods_respect_the_constraints():
+    _, _, space = constrained_space()
+    rng = np.random.default_rng(3)
+    sample = space.sample(3000, rng)
+    ok = space.valid(sample)
+    assert ok.mean() > 0.05
+    check_constraints(space, sample.take(np.nonzero(ok)[0]))
+    moved = space.mutate(sample.take(np.nonzero(ok)[0][:500]), rng)
+    check_constraints(space, moved.take(np.nonzero(space.valid(moved))[0]))
+    near = space.neighbourhood(sample.take(np.nonzero(ok)[0][:3]))
+    valid = space.valid(near)
+    assert valid.sum() > 10
+    check_constraints(space, near.take(np.nonzero(valid)[0]))
+
+
+def test_every_neighbour_differs_in_one_move():
+    _, _, space = constrained_space()
+    rng = np.random.default_rng(0)
+    parent = space.sample(200, rng)
+    parent = parent.take(np.nonzero(space.valid(parent))[0][:1])
+    near = space.neighbourhood(parent)
+    near = near.take(np.nonzero(space.valid(near))[0])
+    keys = space.keys(near)
+    assert len(set(keys.tolist())) > 10
+    dF = (space.factors(near) != space.factors(parent)).sum(axis=(1, 2))
+    assert (dF <= 2).all()  # a prime moves between two slots of one dimension, or nothing changes
+
+
+def test_keys_ignore_unit_loops_and_the_innermost_order():
+    problem = conv1d_oc(4, 3, 4)
+    space = MapSpace(problem, three_level())
+    rng = np.random.default_rng(1)
+    b = space.sample(50, rng)
+    k = space.keys(b)
+    order = b.temporal_order.copy()
+    # move unit loops of the Buffer to the front of its order: same mapping
+    unit = np.take_along_axis(b.temporal[:, 1] == 1, order[:, 1], 1)
+    order[:, 1] = np.take_along_axis(order[:, 1], np.argsort(~unit, axis=1, kind="stable"), 1)
+    units_first = MappingBatch(b.temporal, order, b.spatial, b.spatial_axis, b.spatial_order, b.keep)
+    assert (space.keys(units_first) == k).all()
+    l0 = b.temporal_order.copy()
+    l0[:, 0] = l0[:, 0, ::-1]
+    assert (space.keys(MappingBatch(b.temporal, l0, b.spatial, b.spatial_axis, b.spatial_order, b.keep)) == k).all()
+    flipped = b.keep.copy()
+    flipped[:, 0, 0] ^= True
+    assert (space.keys(MappingBatch(b.temporal, b.temporal_order, b.spatial, b.spatial_axis, b.spatial_order,
+                                    flipped)) != k).all()
+
+
+@pytest.mark.parametrize("n, caps", [(12, (12, 12, 12)), (16, (2, 16, 4)), (7, (1, 7)), (36, (6, 6, 1, 36))])
+def test_factor_tables_are_exactly_the_ordered_factorisations(n, caps):
+    table = factor_table(n, caps)
+    assert len(table) == count_factorisations(n, caps)
+    assert (np.prod(table, axis=1) == n).all() and (table <= np.array(caps)).all()
+    assert len({tuple(r) for r in table}) == len(table)
+    brute = {(a, b, *rest) for a in range(1, n + 1) for b in range(1, n + 1) for rest in
+             _tails(n, len(caps) - 2) if a * b * int(np.prod(rest or [1])) == n} if len(caps) >= 2 else set()
+    brute = {t for t in brute if all(x <= c for x, c in zip(t, caps))}
+    assert brute == {tuple(int(x) for x in r) for r in table}
+
+
+def _tails(n, k):
+    if k == 0:
+        return [()]
+    return [(x,) + t for x in range(1, n + 1) if n % x == 0 for t in _tails(n, k - 1)]

@@ -1,0 +1,69 @@
+"""``sbmodel timeloop map`` through the real console script: the run JSON of the best mapping,
+Timeloop's map-space constraints honoured, clear one-line errors."""
+
+import json
+import subprocess
+
+import pytest
+
+from tests.conftest import require_console_script
+
+
+def run(*args, timeout=120):
+    return subprocess.run([require_console_script(), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def v4_mapper_inputs(reference_dir, case, sub="ref-output"):
+    """The v0.4 mapper run's processed inputs (its found mapping left out) and its ERT."""
+    folder = reference_dir / "timeloop" / case / sub
+    return str(folder / "timeloop-mapper.ERT.yaml"), str(folder / "parsed-processed-input.yaml")
+
+
+def test_map_prints_the_run_contract_and_beats_timeloop_on_a_free_space(reference_dir):
+    ert, inputs = v4_mapper_inputs(reference_dir, "case_v4_ispass20_05-mapper-conv1d_oc-3level", "ref-output/null")
+    p = run("timeloop", "map", "--json", "--ert", ert, inputs)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert set(out) >= {"cycles", "energy_pJ", "computes", "levels"}
+    assert out["computes"]["actual"] == 32 * 3 * 16
+    # Timeloop's mapper (random search) found 361759 pJ x 1536 cycles on this unconstrained space
+    assert out["energy_pJ"] * out["cycles"] < 361759.48 * 1536
+
+
+def test_fully_constrained_space_gives_timeloops_mapping(reference_dir):
+    """The "baked" constraints leave one mapping: ours is Timeloop's (figures of its model run)."""
+    ert, inputs = v4_mapper_inputs(reference_dir, "case_v4_ispass20_05-mapper-conv1d_oc-3level", "ref-output/baked")
+    p = run("timeloop", "map", "--json", "--ert", ert, inputs)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["cycles"] == 1536
+    assert out["energy_pJ"] == pytest.approx(49352.4619, rel=1e-5)
+
+
+def test_text_output_shows_the_mapping_and_search(reference_dir):
+    ert, inputs = v4_mapper_inputs(reference_dir, "case_v4_ispass20_05-mapper-conv1d_oc-3level",
+                                   "ref-output/freebypass")
+    p = run("timeloop", "map", "--ert", ert, inputs, "--objective", "energy", "--budget", "500", "--seed", "3")
+    assert p.returncode == 0, p.stderr
+    assert "exhaustive" in p.stdout and "mappings:" in p.stdout and "objective energy" in p.stdout
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--budget", "0"], "--budget must be at least 1"),
+    (["--objective", "area"], "unknown objective"),
+])
+def test_bad_options_are_one_clear_line(reference_dir, extra, message):
+    ert, inputs = v4_mapper_inputs(reference_dir, "case_v4_ispass20_05-mapper-conv1d_oc-3level", "ref-output/null")
+    p = run("timeloop", "map", "--json", "--ert", ert, inputs, *extra)
+    assert p.returncode == 2
+    assert p.stderr.strip().count("\n") == 0 and message in p.stderr and "Traceback" not in p.stderr
+
+
+def test_bad_constraint_file_is_one_clear_line(reference_dir, tmp_path):
+    ert, inputs = v4_mapper_inputs(reference_dir, "case_v4_ispass20_05-mapper-conv1d_oc-3level", "ref-output/null")
+    bad = tmp_path / "constraints.yaml"
+    bad.write_text("architecture_constraints:\n  targets:\n  - target: GlobalBuffer\n    type: temporal\n"
+                   "    factors: K=3\n")
+    p = run("timeloop", "map", "--json", "--ert", ert, inputs, str(bad))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "does not divide" in p.stderr and p.stderr.strip().count("\n") == 0
