@@ -59,7 +59,8 @@ def compute_actions(states: list[list[TileState]], compute: ComputeState, proble
 
     def condition(x: int, on: int) -> None:
         ratio = 1.0 - opt.innermost_empty_prob.get(on, 0.0)
-        dens = density[x] / ratio
+        # (ratio 0: the other operand is always empty, no compute is left; keep the plain density)
+        dens = density[x] / ratio if ratio > 0 else density[x]
         per[x] = {EZ: 0.0 if has_md[x] else 1.0 - dens, NE: 1.0 - dens if has_md[x] else 0.0, ENZ: dens}
 
     saf_a, saf_b = opt.storage_saf.get(a, False), opt.storage_saf.get(b, False)

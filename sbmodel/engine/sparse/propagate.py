@@ -126,7 +126,11 @@ def propagate(states: list[list[TileState]], compute: ComputeState, problem: Pro
                 if local is not None:
                     local_p = opt.spatial_prob.get((imp, t), 0.0) if local == "spatial_skip" \
                         else opt.prob.get((imp, t), 0.0)
-                    effective = 1.0 - (1.0 - local_p) / (1.0 - p)
+                    # Deliberate deviation: Sparseloop lets this go negative when the level above
+                    # saves more than this level's own optimisation would (negative gated/skipped
+                    # counts, more actual accesses than dense); here such a level saves nothing
+                    # more.  (p = 1: nothing reaches this level, any share will do.)
+                    effective = max(0.0, 1.0 - (1.0 - local_p) / (1.0 - p)) if p < 1.0 else 0.0
                     # Sparseloop stores the metadata *updates* as this level's metadata reads here.
                     finalize(t, imp, copy.deepcopy(f_updates[imp][t]))
                     if local != "spatial_skip":

@@ -27,7 +27,7 @@ import numpy as np
 from ...core.architecture import Architecture
 from ...core.problem import Problem
 from ...errors import EvaluationError
-from .density import Given, Tile
+from .density import DensityModel, Given, Tile
 from .formats import RankOccupancy, RankQuery, adjust_word_bits, rank_occupancy, DEFAULT_METADATA_BITS
 from .nest import CompleteNest, NestLoop, project, scalar_box
 from .spec import SparseSpec, TensorFormat
@@ -285,6 +285,22 @@ def _tile(st: TileState) -> Tile:
     return st.tile
 
 
+def occupancy_support(density: DensityModel, tile: Tile, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """The occupancies a tile can hold (up to ``hi``, its capacity) and their probabilities."""
+    lo = density.min_occupancy(tile)
+    occs, probs = density.distribution(tile)
+    inside = (occs >= lo) & (occs <= hi) & (probs != 0)
+    return occs[inside], np.asarray(probs[inside], dtype=float)
+
+
+def weighted_occupancy(occs: np.ndarray, probs: np.ndarray) -> float:
+    """Expected occupancy, summed term by term in order (as Sparseloop rounds)."""
+    total = 0.0
+    for k, p in zip(occs.tolist(), probs.tolist()):
+        total += p * k
+    return total
+
+
 def expected_occupancy(states: list[list[TileState]]) -> None:
     """Expected data and metadata occupancy of every kept tile (step 2 of the module doc).
 
@@ -296,21 +312,15 @@ def expected_occupancy(states: list[list[TileState]]) -> None:
             if not st.kept:
                 continue
             tile = st.tile
-            hi = max_data_occupancy(st, 1.0)
-            lo = st.density.min_occupancy(tile)
-            occs, probs = st.density.distribution(tile)
-            inside = (occs >= lo) & (occs <= hi) & (probs != 0)
-            occs, probs = occs[inside], np.asarray(probs[inside], dtype=float)
+            occs, probs = occupancy_support(st.density, tile, max_data_occupancy(st, 1.0))
             parent = tiles_t[st.parent] if st.parent is not None else None
-            if parent is not None and parent.has_metadata and lo == 0 and probs.size:
+            if parent is not None and parent.has_metadata and occs.size and occs[0] == 0:
                 # Empty tiles are never sent down: fewer instances hold a tile on average.
                 keep = 1.0 - float(probs[0])
                 st.avg_replication *= keep
                 probs = probs / keep if keep > 0 else np.zeros_like(probs)
                 probs[0] = 0.0
-            total = 0.0
-            for k, p in zip(occs.tolist(), probs.tolist()):
-                total += p * k
+            total = weighted_occupancy(occs, probs)
             st.expected_occupancy = total
             st.expected_density = total / st.shape
             if st.has_metadata and occs.size:
@@ -347,5 +357,5 @@ def metadata_tile_bits(st: TileState, confidence: float = 1.0) -> tuple[int, lis
     return int(ceil(sum(r.bits for r in per_rank))), per_rank
 
 
-__all__ = ["define_formats", "expected_occupancy", "metadata_accesses", "metadata_given_tile",
+__all__ = ["define_formats", "expected_occupancy", "occupancy_support", "weighted_occupancy", "metadata_accesses", "metadata_given_tile",
            "max_data_occupancy", "metadata_tile_bits"]
