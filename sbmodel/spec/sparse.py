@@ -38,7 +38,7 @@ from ..engine.sparse.spec import (ActionOptimization, ComputeOptimization, Level
                                   TensorFormat)
 from ..errors import SpecError
 from .common import StrictModel, check
-from .yamlio import Located, PathKey
+from .yamlio import Located, PathKey, format_path
 
 if TYPE_CHECKING:
     from ..core.problem import Problem
@@ -150,15 +150,23 @@ def weights_mask_in_rank_order(mask: np.ndarray, problem: "Problem", where: str)
     if mask.ndim == 2:
         mask = mask[:, :, None, None]
     if mask.shape != (m_total, c, s, r):
-        raise SpecError(f"{where}: mask has shape {tuple(mask.shape)} but the layer's weights are "
-                        f"[M={m_total}, C/groups={c}, kH=S={s}, kW=R={r}] (PyTorch layout)")
+        raise SpecError(f"mask has shape {tuple(mask.shape)} but the layer's weights are "
+                        f"[M={m_total}, C/groups={c}, kH=S={s}, kW=R={r}] (PyTorch layout)", yaml_path=where or None)
     if groups == 1:
         return np.transpose(mask, (1, 0, 3, 2))
     return np.transpose(mask.reshape(groups, b["M"], c, s, r), (0, 2, 1, 4, 3))
 
 
-def density_model(tensor: str, stats: object, problem: "Problem", base: Path | None, where: str) -> DensityModel:
-    """The density model one tensor's statistics ask for."""
+def density_model(tensor: str, stats: object, problem: "Problem", base: Path | None, path: PathKey,
+                  located: Located | None = None) -> DensityModel:
+    """The density model one tensor's statistics ask for; errors name ``path`` (and its line,
+    given the file's ``located`` lines)."""
+
+    def error(sub: tuple[str, ...], message: str) -> SpecError:
+        where = tuple(path) + sub
+        return located.error(where, message) if located is not None else \
+            SpecError(message, yaml_path=format_path(where))
+
     density = float(getattr(stats, "density"))
     mask_ref = getattr(stats, "mask", None)
     dist = getattr(stats, "distribution", None) or ("actual-data" if mask_ref else "hypergeometric")
@@ -167,23 +175,23 @@ def density_model(tensor: str, stats: object, problem: "Problem", base: Path | N
     if dist == "hypergeometric":
         return Hypergeometric(density, problem.tensor_size(tensor))
     if not mask_ref:
-        raise SpecError(f"{where}: distribution actual-data needs a 'mask' (file.npz:key)")
-    file, _, key = str(mask_ref).partition(":")
-    path = Path(file) if base is None or Path(file).is_absolute() else base / file
-    try:
-        mask = load_mask(path, key or None)
-    except SpecError as exc:
-        raise SpecError(f"{where}.mask: {exc.message}") from None
+        raise error(("distribution",), "distribution actual-data needs a 'mask' (file.npz:key)")
     if tensor != "Weights":
-        raise SpecError(f"{where}: masks are supported for weights only")
-    ranked = weights_mask_in_rank_order(np.asarray(mask), problem, f"{where}.mask")
+        raise error(("mask",), "masks are supported for weights only")
+    file, _, key = str(mask_ref).partition(":")
+    mask_path = Path(file) if base is None or Path(file).is_absolute() else base / file
+    try:
+        ranked = weights_mask_in_rank_order(np.asarray(load_mask(mask_path, key or None)), problem, "")
+    except SpecError as exc:
+        raise error(("mask",), exc.message) from None
     model = ActualData(ranked, source=str(mask_ref))
     if abs(model.mean_density - density) > 1e-6:
-        raise SpecError(f"{where}: density {density} disagrees with its mask ({model.mean_density:.6g})")
+        raise error(("density",), f"density {density} disagrees with its mask ({model.mean_density:.6g})")
     return model
 
 
-def layer_densities(layer: object, problem: "Problem", base: Path | None, where: str) -> dict[str, DensityModel]:
+def layer_densities(layer: object, problem: "Problem", base: Path | None, path: PathKey,
+                    located: Located | None = None) -> dict[str, DensityModel]:
     """Density models of the tensors a layer's statistics describe (others stay dense)."""
     stats = getattr(layer, "stats", None)
     out: dict[str, DensityModel] = {}
@@ -192,7 +200,7 @@ def layer_densities(layer: object, problem: "Problem", base: Path | None, where:
     for field_name, tensor in (("weights", "Weights"), ("inputs", "Inputs"), ("outputs", "Outputs")):
         s = getattr(stats, field_name, None)
         if s is not None:
-            out[tensor] = density_model(tensor, s, problem, base, f"{where}.stats.{field_name}")
+            out[tensor] = density_model(tensor, s, problem, base, tuple(path) + ("stats", field_name), located)
     return out
 
 

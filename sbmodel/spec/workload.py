@@ -196,6 +196,7 @@ class Workload(StrictModel):
     # Where the workload file is (masks are relative to it) and the density models once built.
     _file: Optional[str] = PrivateAttr(default=None)
     _densities: dict = PrivateAttr(default_factory=dict)
+    _lines: dict = PrivateAttr(default_factory=dict)  # YAML path -> line, for located errors
 
     def problems(self) -> list[Problem]:
         """The layers as problems, with their tensors' density models (for the sparse engine;
@@ -210,10 +211,8 @@ class Workload(StrictModel):
             problem = layer.to_problem(self.bits)
             dens = self._densities.get(layer.name)
             if dens is None:
-                try:
-                    dens = layer_densities(layer, problem, base, f"workload.layers[{i}]")
-                except SpecError as exc:
-                    raise SpecError(exc.message, file=self._file) from None
+                located = Located(None, self._file or "", self._lines) if self._file else None
+                dens = layer_densities(layer, problem, base, ("workload", "layers", i), located)
                 self._densities[layer.name] = dens
             out.append(replace(problem, densities=dens) if dens else problem)
         return out
@@ -230,4 +229,5 @@ def load_workload(path: str | Path) -> Workload:
         raise located.error((), "expected a top-level 'workload:' mapping")
     workload = validate(WorkloadFile, located).workload
     workload._file = str(path)
+    workload._lines = located.lines
     return workload

@@ -142,6 +142,8 @@ def test_workload_density_mistakes_are_errors(write: Write, tmp_path: Path, dens
         load_workload(path).problems()
     text = str(info.value)
     assert str(path) in text and "\n" not in text
+    line = WORKLOAD.splitlines().index(next(ln for ln in WORKLOAD.splitlines() if "weights: {density" in ln)) + 1
+    assert f"{path}:{line}: at workload.layers[0].stats.weights." in text, text  # file, line and YAML path
     for w in words:
         assert w in text, text
 
