@@ -70,11 +70,16 @@ def vectorisable(problem: Problem, arch: Architecture, spec: SparseSpec | None) 
     style = getattr(arch.compute, "style", None)
     if style is not None and getattr(style, "kind", "mac") != "mac":
         return False
-    if getattr(problem, "weights", None) is not None:
+    if getattr(problem, "weights", None) is not None or _packed(arch):
         return False
     if spec.has_formats or spec.has_spatial_skipping:
         return False
     return sum(not ds.read_write for ds in problem.dataspaces) == 2
+
+
+def _packed(arch: Architecture) -> bool:
+    """Some level packs elements by their bits (counts become words: the pipeline's job)."""
+    return any(getattr(lv, "packed", False) for lv in arch.storage)
 
 
 def evaluate_sparse_batch(problem: Problem, arch: Architecture, batch: MappingBatch, *,
@@ -155,7 +160,7 @@ def _scalar(problem: Problem, arch: Architecture, spec: SparseSpec | None, batch
     # The data-dependent stages after the dense analysis (sparsity, and any later ones).
     stages = engine.get("analyse_counts", engine["apply_sparse"])
     try:
-        counts = (layer_counts(problem, arch, batch, i, dense) if dense.exact[i]
+        counts = (layer_counts(problem, arch, batch, i, dense) if dense.exact[i] and not _packed(arch)
                   else dense_counts(problem, arch, batch.mapping(problem, i)))
         res = evaluate_counts(stages(counts, arch, spec), arch)
     except EvaluationError:
