@@ -119,6 +119,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
     p.add_argument("--output", metavar="PATH", help="write the report to PATH instead of stdout")
     p.add_argument("--layers", metavar="NAME", nargs="+", help="evaluate only these layers")
+    p.add_argument("--plot", metavar="PATH", help="also write the energy breakdown figure (.pdf/.svg + .png, or .png)")
     _add_search_options(p)
     p.set_defaults(handler=_evaluate)
 
@@ -150,6 +151,10 @@ def _evaluate(args: argparse.Namespace) -> int:
                       mapper=_mapper_from(args))
     text = {"table": to_table, "json": to_json, "csv": to_csv}[args.format](result)
     _emit(text, args.output)
+    if args.plot:
+        from .report.plots import network_figure, save_figure
+
+        save_figure(network_figure(result), args.plot)
     return 0
 
 
@@ -208,6 +213,18 @@ def _map(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    from .sweep.cli import add_sweep_parser  # light: handlers import the sweep machinery lazily
+
+    add_sweep_parser(sub)
+
+
+def _add_plot(sub: argparse._SubParsersAction) -> None:
+    from .sweep.cli import add_plot_parser
+
+    add_plot_parser(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sbmodel",
@@ -220,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_map(sub)
     _add_timeloop(sub)
     _add_stats(sub)
+    _add_sweep(sub)
+    _add_plot(sub)
     return parser
 
 

@@ -84,4 +84,49 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_sweep_parser", "run_sweep_command"]
+def add_plot_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "plot",
+        help="figures of sweep results: Pareto fronts, energy breakdowns, per-layer bars",
+        description="Plot the results file of 'sbmodel sweep'. Colours follow one palette (a component keeps its "
+        "colour in every figure); a .pdf or .svg figure also gets a .png beside it.",
+    )
+    p.add_argument("results", metavar="RESULTS", help="results file (.csv or .parquet) of 'sbmodel sweep'")
+    p.add_argument("--kind", choices=("pareto", "breakdown", "layers"), default="pareto",
+                   help="pareto: energy vs cycles vs area proxy, non-dominated points marked; breakdown: "
+                   "stacked energy per point by component; layers: per-layer bars (default: pareto)")
+    p.add_argument("-o", "--output", metavar="FIGURE", required=True, help="figure file: .pdf, .svg or .png")
+    p.add_argument("--no-png", action="store_true", help="do not write a .png beside a .pdf/.svg figure")
+    p.add_argument("--points", type=int, nargs="+", metavar="N",
+                   help="breakdown/layers: these points (default: all when few, else the non-dominated ones)")
+    p.add_argument("--color-by", metavar="PARAMETER", help="pareto: colour points by this parameter")
+    p.add_argument("--objectives", metavar="A,B[,C]", default="energy_pJ,cycles,area_proxy",
+                   help="pareto: result columns to minimise (default: energy_pJ,cycles,area_proxy)")
+    p.add_argument("--by", choices=("component", "tensor"), default="component",
+                   help="breakdown: split by component, or by component and tensor (default: component)")
+    p.add_argument("--normalize", action="store_true", help="breakdown: shares of each point's energy")
+    p.add_argument("--metric", default="energy_pJ", help="layers: result column to plot (default: energy_pJ)")
+    p.set_defaults(handler=run_plot_command)
+    return p
+
+
+def run_plot_command(args: argparse.Namespace) -> int:
+    from ..errors import SbmodelError
+    from ..report import plots
+
+    df = plots.load_frame(args.results)
+    if args.kind == "pareto":
+        fig = plots.pareto_figure(df, objectives=[o.strip() for o in args.objectives.split(",") if o.strip()],
+                                  color_by=args.color_by)
+    elif args.kind == "breakdown":
+        fig = plots.breakdown_figure(df, points=args.points, by=args.by, normalize=args.normalize)
+    else:
+        if args.metric not in df.columns:
+            raise SbmodelError(f"--metric {args.metric}: no such column in {args.results}")
+        fig = plots.layers_figure(df, metric=args.metric, points=args.points)
+    written = plots.save_figure(fig, args.output, png=not args.no_png)
+    print("wrote " + ", ".join(str(w) for w in written), file=sys.stderr)
+    return 0
+
+
+__all__ = ["add_sweep_parser", "run_sweep_command", "add_plot_parser", "run_plot_command"]

@@ -25,7 +25,8 @@ from typing import Any
 
 from ..core.architecture import Architecture
 from ..errors import SbmodelError
-from ..mapper.cache import MappingCache, mapping_from_json, mapping_to_json
+from ..core.mapping import Mapping
+from ..mapper.cache import MappingCache
 from ..spec.architecture import ArchitectureFile, build_architecture
 from ..spec.common import validate
 from ..spec.workload import Workload, WorkloadFile
@@ -41,7 +42,7 @@ class PointTask:
     index: int
     point_id: str
     choices: tuple[Any, ...]
-    mappings: dict[str, Any] = field(default_factory=dict)  # cache key -> mapping JSON
+    mappings: dict[str, Mapping] = field(default_factory=dict)  # cache key -> mapping found elsewhere
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class PointOutcome:
     rows: list[dict[str, Any]]           # layer rows then the total row (or one error row)
     ok: bool
     seconds: float
-    new_mappings: dict[str, Any] = field(default_factory=dict)  # searched here: cache key -> mapping JSON
+    new_mappings: dict[str, Mapping] = field(default_factory=dict)  # searched here: cache key -> mapping
 
 
 class SharedMappingCache:
@@ -59,22 +60,22 @@ class SharedMappingCache:
     mappings handed over with the task, this worker's memory, a shared directory.
     Records what it searched so the scheduler can pass it on to other points."""
 
-    def __init__(self, inner: MappingCache, handed: dict[str, Any]):
+    def __init__(self, inner: MappingCache, handed: dict[str, Mapping]):
         self.inner = inner
         self.handed = handed
-        self.found: dict[str, Any] = {}
+        self.found: dict[str, Mapping] = {}
 
     def key(self, arch: Architecture, problem: Any, **settings: Any) -> str:
         return self.inner.key(arch, problem, **settings)
 
-    def get(self, key: str):
+    def get(self, key: str) -> Mapping | None:
         if key in self.handed:
-            return mapping_from_json(self.handed[key], source="sweep")
+            return self.handed[key]  # the object itself (pickled), exactly what the search returned
         return self.inner.get(key)
 
-    def put(self, key: str, mapping: Any) -> None:
+    def put(self, key: str, mapping: Mapping) -> None:
         self.inner.put(key, mapping)
-        self.found[key] = mapping_to_json(mapping)
+        self.found[key] = mapping
 
 
 # One cache object per worker process and directory: its memory outlives single points.
@@ -115,7 +116,9 @@ class Materialiser:
         return build_architecture(validate(ArchitectureFile, located).architecture, located)
 
     def _build_workload(self, file: str, mine: tuple[tuple[int, Any], ...]) -> Workload:
-        return validate(WorkloadFile, self._data(file, mine)).workload
+        workload = validate(WorkloadFile, self._data(file, mine)).workload
+        workload._file = self.sweep.documents[file].file  # as load_workload: masks are relative to the file
+        return workload
 
     def architecture(self, choices: tuple[Any, ...]) -> Architecture:
         return self._arch(*self._split("architecture", choices))

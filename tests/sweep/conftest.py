@@ -53,5 +53,19 @@ def make_sweep(tiny_dir: Path):
     return make
 
 
+def need(module: str):
+    """Import an optional dependency: skipped locally without it, a failure under CI (which installs it)."""
+    import importlib
+
+    from ..conftest import in_ci
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if in_ci():
+            pytest.fail(f"{module} is not installed (CI installs it: see .ci/run)")
+        pytest.skip(f"{module} is not installed")
+
+
 GLB = "architecture.levels.shared_glb.size_words"
 DRAM_BW = "architecture.levels.DRAM.read_bandwidth"

@@ -5,26 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import pytest
-
 from sbmodel.sweep import run_sweep
 
-from ..conftest import in_ci
-from .conftest import DRAM_BW, GLB
-
-
-def _distributed():
-    try:
-        import distributed
-    except ImportError:
-        if in_ci():
-            pytest.fail("dask.distributed is not installed (CI installs it: see .ci/run)")
-        pytest.skip("dask.distributed is not installed")
-    return distributed
+from .conftest import DRAM_BW, GLB, need
 
 
 def test_local_cluster_matches_serial(make_sweep, tmp_path: Path):
-    distributed = _distributed()
+    distributed = need("distributed")
     sweep = make_sweep({"glb": {"path": GLB, "values": [1024, 65536]},
                         "bw": {"path": DRAM_BW, "values": [2, 8]},
                         "pe": {"path": ["architecture.levels.inter_PE_spatial.mesh",

@@ -11,7 +11,7 @@ import pytest
 from sbmodel.sweep import read_results, run_sweep
 from sbmodel.sweep.runner import mapping_cache_dir
 
-from .conftest import DRAM_BW, GLB
+from .conftest import DRAM_BW, GLB, need
 
 PE = ["architecture.levels.inter_PE_spatial.mesh", "architecture.levels.ifmap_spad.mesh"]
 METRICS = ["cycles", "energy_pJ", "computes", "dram_words", "area_proxy"]
@@ -107,7 +107,7 @@ def test_equal_searches_run_once(make_sweep, tmp_path: Path):
 
 
 def test_parquet_output(grid, tmp_path: Path):
-    pytest.importorskip("pyarrow")
+    need("pyarrow")
     out = tmp_path / "r.parquet"
     df = run_sweep(grid, out, jobs=2, limit=5)
     assert out.exists() and len(df[df.row == "total"]) == 5

@@ -11,6 +11,8 @@ import pytest
 from sbmodel.errors import SbmodelError
 from sbmodel.sweep.store import CsvLog, ParquetStore, consolidate, journal_path, read_results
 
+from .conftest import need
+
 COLS = ["point_id", "point", "row", "status", "layer", "x", "energy_pJ", "seconds", "error"]
 
 
@@ -88,7 +90,7 @@ def test_latest_block_wins(tmp_path: Path):
 
 
 def test_parquet_journal_and_consolidation(tmp_path: Path):
-    pytest.importorskip("pyarrow")
+    need("pyarrow")
     path = tmp_path / "r.parquet"
     store = ParquetStore(path, COLS)
     assert store.open() == {}
@@ -106,7 +108,7 @@ def test_parquet_journal_and_consolidation(tmp_path: Path):
 
 
 def test_parquet_killed_before_consolidation(tmp_path: Path):
-    pytest.importorskip("pyarrow")
+    need("pyarrow")
     path = tmp_path / "r.parquet"
     store = ParquetStore(path, COLS)
     store.open()
