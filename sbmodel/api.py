@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping as TypingMapping, Sequence
 
 from .core import Architecture, Mapping, Problem
-from .engine import apply_sparse, dense_counts, evaluate_counts
+from .engine import analyse_counts, dense_counts, evaluate_counts
 from .engine.results import LayerResult
 from .errors import SbmodelError
 from .spec.workload import Provenance, Workload
@@ -122,7 +122,7 @@ def evaluate_mapping(problem: Problem, arch: Architecture, mapping: Mapping) -> 
         counts = layer_counts(problem, arch, MappingBatch.from_mappings(problem, [mapping]), 0)
     except ValueError:
         counts = dense_counts(problem, arch, mapping)
-    return evaluate_counts(apply_sparse(counts, arch), arch)
+    return evaluate_counts(analyse_counts(counts, arch), arch)
 
 _WORKER_MAPPER: MapperFn | None = None  # set before forking workers; inherited by them
 

@@ -61,11 +61,17 @@ class StorageLevel:
     metadata_storage_depth: int = 0
     # Storage that only carries a spatial fanout and keeps nothing (v0.4 "dummy" containers).
     container_only: bool = False
+    # What mappings may do at this level (dataflow: fixed/maximum factors, loop orders, X/Y
+    # splits); a sbmodel.mapper.LevelConstraints, honoured by the mapper.  None = free.
+    constraints: Any = None
     # Design constraints on which tensors the level holds (Timeloop's keep/bypass
     # constraints): a mapping must keep every tensor of ``must_keep`` and none of
     # ``must_bypass``; any other tensor is the mapping's (or mapper's) choice.
     must_keep: frozenset[str] = frozenset()
     must_bypass: frozenset[str] = frozenset()
+    # Sub-word data packing: a b-bit element takes b / word_bits words (capacity,
+    # traffic, energy, bandwidth).  False is Timeloop's convention: one element per word.
+    packed: bool = False
 
     def __post_init__(self) -> None:
         if self.instances != self.mesh_x * self.mesh_y:
@@ -102,6 +108,41 @@ class StorageLevel:
         return 0.0
 
 
+COMPUTE_STYLES: tuple[str, ...] = ("mac", "add", "ucnn")
+
+
+@dataclass(frozen=True)
+class ComputeStyle:
+    """How the arithmetic units turn a layer's dot products into adds and multiplies.
+
+    * ``mac``: one multiply-accumulate per effectual weight (the ``compute`` action);
+    * ``add``: weights of one magnitude per region (binary, ternary, signed-binary)
+      are added or subtracted; their scale is folded into BatchNorm
+      (``scale_folded``) or applied once per output and region;
+    * ``ucnn``: UCNN's factorised dot products (Hegde et al., ISCA 2018): the
+      activations that share a weight value are summed and multiplied once, and
+      ``group_filters`` filters share those activation groups.
+    Layers an add-only datapath cannot run (several magnitudes per region) fall
+    back to a multiply and an add per effectual weight.
+    """
+
+    kind: str = "mac"
+    scale_folded: bool = True
+    group_filters: int = 1  # ucnn: filters that share activation groups (UCNN's G)
+    index_bits: int | None = None  # ucnn: bits of an indirection-table entry; None: log2 of the chunk
+
+    def __post_init__(self) -> None:
+        if self.kind not in COMPUTE_STYLES:
+            raise SpecError(f"unknown compute style {self.kind!r} (known: {', '.join(COMPUTE_STYLES)})")
+        if self.group_filters < 1:
+            raise SpecError(f"compute style {self.kind}: group_filters must be >= 1, got {self.group_filters}")
+        if self.group_filters > 8:
+            raise SpecError(f"compute style {self.kind}: group_filters must be <= 8 (UCNN uses 1-4), "
+                            f"got {self.group_filters}")
+        if self.index_bits is not None and self.index_bits < 1:
+            raise SpecError(f"compute style {self.kind}: index_bits must be >= 1, got {self.index_bits}")
+
+
 @dataclass(frozen=True)
 class ComputeLevel:
     """The arithmetic units (MACs, adders) at the bottom of the hierarchy."""
@@ -115,6 +156,7 @@ class ComputeLevel:
     # Operand widths in bits per tensor name (e.g. Weights 8, Inputs 8, Outputs 16);
     # empty when the front end does not say.
     operand_bits: Mapping[str, int] = field(default_factory=dict)
+    style: ComputeStyle = ComputeStyle()
 
     def __post_init__(self) -> None:
         if self.instances != self.mesh_x * self.mesh_y:

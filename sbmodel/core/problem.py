@@ -14,6 +14,7 @@ from math import prod
 from typing import Mapping
 
 from ..errors import SpecError
+from .weights import WeightProfile
 
 # One term of a projection: coefficient * dimension.
 Term = tuple[int, str]
@@ -45,6 +46,9 @@ class Problem:
     # engine ignores them.  Keys are data-space names.
     densities: Mapping[str, object] = field(default_factory=dict, compare=False, hash=False)
     word_bits: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
+    # Weight values (nonzeros and distinct values per filter) for the repetition
+    # stage; None: no statistics (every weight its own value).
+    weights: "WeightProfile | None" = field(default=None, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if len(self.dims) != len(self.bounds):

@@ -4,6 +4,7 @@
 
 * :mod:`.nest`, :mod:`.nest_analysis`, :mod:`.tiling`, :mod:`.counts` — dense accesses;
 * :mod:`.sparse` — densities, formats, gating/skipping (actual vs algorithmic counts);
+* :mod:`.repetition` — effectual computes as adds and multiplies, stored weight bits;
 * :mod:`.performance` — bandwidth-limited cycles;
 * :mod:`.energy` — actions x energies, leakage.
 """
@@ -16,6 +17,7 @@ from ..core import Architecture, Mapping, Problem
 from .counts import LayerCounts, dense_counts
 from .energy import compute_energy, leakage_energy, tensor_energy
 from .performance import level_timing
+from .repetition import repetition_counts
 from .results import ComputeResult, LayerResult, LevelResult, TensorResult
 
 if TYPE_CHECKING:
@@ -39,6 +41,9 @@ def evaluate_counts(counts: LayerCounts, arch: Architecture) -> LayerResult:
                 reads=tc.actions.get("read", 0.0), fills=tc.actions.get("fill", 0.0),
                 updates=tc.actions.get("update", 0.0), actions=dict(tc.actions),
                 energy_by_action_pJ=by_action, energy_pJ=sum(by_action.values()),
+                element_bits=tc.element_bits if tc.element_bits is not None else float(spec.word_bits),
+                metadata_bits=(sum(tc.sparse.metadata_bits(a) for a in tc.sparse.metadata)
+                               if tc.sparse is not None else 0.0),
             ))
         leak = leakage_energy(spec, lc.utilized_instances, total_cycles)
         levels.append(LevelResult(
@@ -50,13 +55,18 @@ def evaluate_counts(counts: LayerCounts, arch: Architecture) -> LayerResult:
 
     cc = counts.compute
     by_action = compute_energy(arch, cc)
+    arith = cc.arithmetic
+    actual = arith.effectual if arith is not None else cc.actions.get("compute", 0.0) * cc.utilized_instances
     compute = ComputeResult(
         name=arch.compute.name, instances=arch.compute.instances, utilized_instances=cc.utilized_instances,
         algorithmic_computes=(cc.algorithmic_total if cc.algorithmic_total is not None
                               else cc.algorithmic * cc.utilized_instances),
-        actual_computes=cc.actions.get("compute", 0.0) * cc.utilized_instances,
+        actual_computes=actual,
         actions={k: v * cc.utilized_instances for k, v in cc.actions.items()},
         energy_by_action_pJ=by_action, cycles=int(round(compute_cycles)), energy_pJ=sum(by_action.values()),
+        style=arith.style if arith is not None else "mac",
+        adds=arith.adds if arith is not None else actual,
+        multiplies=arith.multiplies if arith is not None else actual,
     )
     energy = compute.energy_pJ + sum(lv.energy_pJ for lv in levels)
     # Busy compute slots: every algorithmic operation, or (sparse) the actual and gated ones (Sparseloop).
@@ -73,12 +83,17 @@ def evaluate_counts(counts: LayerCounts, arch: Architecture) -> LayerResult:
 def evaluate_layer(problem: Problem, arch: Architecture, mapping: Mapping,
                    sparse: "SparseSpec | None" = None) -> LayerResult:
     """Evaluate one layer: dense analysis, then sparse optimisations (``sparse``, else the
-    architecture's own), then energy.
+    architecture's own), then the repetition stage, then cycles and energy.
 
     Densities come from ``problem.densities`` (tensor name -> density model);
-    tensors without one are dense.
+    tensors without one are dense.  Weight values come from ``problem.weights``.
     """
-    return evaluate_counts(apply_sparse(dense_counts(problem, arch, mapping), arch, sparse), arch)
+    return evaluate_counts(analyse_counts(dense_counts(problem, arch, mapping), arch, sparse), arch)
+
+
+def analyse_counts(counts: LayerCounts, arch: Architecture, sparse: "SparseSpec | None" = None) -> LayerCounts:
+    """The stages that depend on the data on dense counts: sparsity, then repetition."""
+    return repetition_counts(apply_sparse(counts, arch, sparse), arch)
 
 
 def apply_sparse(counts: LayerCounts, arch: Architecture, sparse: "SparseSpec | None" = None) -> LayerCounts:
@@ -91,5 +106,5 @@ def apply_sparse(counts: LayerCounts, arch: Architecture, sparse: "SparseSpec | 
     return sparse_counts(counts, arch, spec, Densities(dict(counts.problem.densities)))
 
 
-__all__ = ["evaluate_layer", "evaluate_counts", "apply_sparse", "dense_counts", "LayerResult", "LevelResult",
+__all__ = ["evaluate_layer", "evaluate_counts", "analyse_counts", "apply_sparse", "dense_counts", "LayerResult", "LevelResult",
            "TensorResult", "ComputeResult", "LayerCounts"]

@@ -120,7 +120,7 @@ def layer_counts(problem: Problem, arch: Architecture, batch: MappingBatch, inde
                  result: BatchResult | None = None):
     """The dense :class:`~sbmodel.engine.counts.LayerCounts` of one mapping of the batch,
     from the closed form (equal to the loop-nest analysis; no simulation)."""
-    from .counts import ComputeCounts, LayerCounts, LevelCounts, TensorCounts
+    from .counts import ComputeCounts, LayerCounts, LevelCounts, TensorCounts, element_bits
 
     one = batch.take([index])
     res = result if result is not None else evaluate_batch(problem, arch, one)
@@ -141,7 +141,7 @@ def layer_counts(problem: Problem, arch: Architecture, batch: MappingBatch, inde
                 partition_size_words=float(res.partition_size[i, l, t]),
                 utilized_instances=int(res.utilized_instances[i, l]), reads=r, fills=f, updates=u,
                 temporal_reductions=r if problem.dataspaces[t].read_write else 0.0,
-                actions={"read": r, "fill": f, "update": u},
+                actions={"read": r, "fill": f, "update": u}, element_bits=element_bits(problem, lv, name),
             ))
         levels.append(LevelCounts(lv.name, l, tuple(tensors), int(res.utilized_instances[i, l]), ux, uy))
     macs = float(res.compute_cycles[i])

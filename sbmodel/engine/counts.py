@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from math import prod
 from typing import Mapping
 
-from ..core.architecture import Architecture
+from ..core.architecture import Architecture, StorageLevel
 from ..core.mapping import Mapping as LoopMapping
 from ..core.problem import Problem
 from .nest import build_nest
@@ -69,6 +69,13 @@ class TensorCounts:
     actions: Mapping[str, float] = field(default_factory=dict)  # counts by storage action
     multicast: Mapping[tuple[int, int], float] = field(default_factory=dict)  # deliveries by (multicast, scatter)
     sparse: SparseTensorInfo | None = None  # set by the sparse stage
+    # Bits one element (weight position, activation, output) occupies at a packed level
+    # (see StorageLevel.packed); None: one element per word (Timeloop's convention).
+    element_bits: float | None = None
+
+    def words(self, count: float, word_bits: int) -> float:
+        """Words that ``count`` element accesses (or a tile of ``count`` elements) occupy."""
+        return count if self.element_bits is None else count * self.element_bits / word_bits
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,19 @@ class LevelCounts:
 
 
 @dataclass(frozen=True)
+class ArithmeticCounts:
+    """The repetition stage's split of a layer's effectual computes, over all units."""
+
+    style: str  # compute style applied to this layer: "mac", "add", "ucnn" or "mac (fallback)"
+    effectual: float  # multiply-accumulates the sparse stage left (MAC-equivalents)
+    adds: float
+    multiplies: float
+    chunk: int = 1  # ucnn: weight positions of a filter factorised together (one PE pass)
+    group_filters: int = 1  # ucnn: filters sharing activation groups
+    weight_bits_per_position: float | None = None  # stored bits per weight position (packed levels)
+
+
+@dataclass(frozen=True)
 class ComputeCounts:
     """Per compute unit: ``actions`` by compute action (``compute``, ``gated_compute`` ...)."""
 
@@ -91,6 +111,7 @@ class ComputeCounts:
     cycles: float  # cycles the units are busy (dense: temporal iterations)
     algorithmic_total: float | None = None  # all units' algorithmic operations, when not algorithmic * instances
     avg_utilized_instances: float | None = None  # units busy on average (sparse: after spatial skipping)
+    arithmetic: ArithmeticCounts | None = None  # set by the repetition stage
 
 
 @dataclass(frozen=True)
@@ -109,6 +130,12 @@ class LayerCounts:
 
     def with_levels(self, levels: tuple[LevelCounts, ...]) -> "LayerCounts":
         return replace(self, levels=levels)
+
+
+def element_bits(problem: Problem, level: StorageLevel, tensor: str) -> float | None:
+    """Bits of one ``tensor`` element on ``level`` when it packs data (the tensor's bits, else
+    the level's word), None when every element takes a word (see StorageLevel.packed)."""
+    return float(problem.word_bits.get(tensor, level.word_bits)) if level.packed else None
 
 
 def dense_counts(problem: Problem, arch: Architecture, mapping: LoopMapping) -> LayerCounts:
@@ -131,6 +158,7 @@ def dense_counts(problem: Problem, arch: Architecture, mapping: LoopMapping) -> 
             kept = keep[i][t] and tile.size > 0
             tensors.append(TensorCounts(
                 tensor=ds,
+                element_bits=element_bits(problem, lv, ds),
                 kept=kept,
                 tile_size_words=tile.size if kept else 0.0,
                 partition_size_words=tile.partition_size if kept else 0.0,

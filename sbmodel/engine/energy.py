@@ -2,7 +2,8 @@
 
 Storage energies are per *vector* access: ``count`` scalar accesses of a
 level with ``block_size`` words per access cost ``ceil(count / block_size)``
-vector accesses, per instance, summed over the utilised instances (compressed
+vector accesses (on a packed level, ``count`` elements are first converted
+to the words their bits fill), per instance, summed over the utilised instances (compressed
 tiles scale this by the sparse stage's ``vector_ratio``: their nonzeros do
 not fill whole blocks).  Metadata costs one access per
 ``metadata_storage_width_bits`` bits moved (nothing if the level has no
@@ -15,6 +16,7 @@ from __future__ import annotations
 from math import ceil
 
 from ..core.architecture import Architecture, StorageLevel
+from .arithmetic import operation_energies
 from .counts import ComputeCounts, TensorCounts
 
 # Actions whose energy is charged per block of words; metadata and (de)compression
@@ -29,6 +31,13 @@ def vector_accesses(scalar: float, block_size: int) -> int:
     """Whole vector accesses needed for ``scalar`` word accesses (per instance)."""
     n = int(scalar)
     return -(-n // block_size) if n > 0 else 0
+
+
+def packed_words(tc: TensorCounts, count: float, level: StorageLevel) -> float:
+    """Words moved by ``count`` element accesses (whole words when packed, see StorageLevel.packed)."""
+    if tc.element_bits is None:
+        return count
+    return float(ceil(tc.words(count, level.word_bits) - 1e-9))
 
 
 def metadata_vector_accesses(bits: float, level: StorageLevel) -> int:
@@ -50,8 +59,8 @@ def tensor_energy(level: StorageLevel, tc: TensorCounts) -> dict[str, float]:
     for action, count in tc.actions.items():
         if count == 0:
             continue
-        vectors_by_action[action] = (vector_accesses(count, level.block_size) * ratio if action in BLOCK_ACTIONS
-                                     else count)
+        vectors_by_action[action] = (vector_accesses(packed_words(tc, count, level), level.block_size) * ratio
+                                     if action in BLOCK_ACTIONS else count)
     if tc.sparse is not None:
         for action in tc.sparse.metadata:
             vectors_by_action[action] = metadata_vector_accesses(tc.sparse.metadata_bits(action), level)
@@ -69,12 +78,16 @@ def leakage_energy(level: StorageLevel, utilized_instances: int, cycles: int) ->
 
 
 def compute_energy(arch: Architecture, cc: ComputeCounts) -> dict[str, float]:
+    """Energy in pJ of the compute units by action; adds and multiplies at the design's
+    (given or derived, see :mod:`.arithmetic`) per-operation energies."""
+    ops = operation_energies(arch.compute)
+    per_op = {"add": ops.add_pJ, "multiply": ops.multiply_pJ}
     out: dict[str, float] = {}
     for action, count in cc.actions.items():
-        e = count * cc.utilized_instances * arch.compute.action_energy(action)
+        e = count * cc.utilized_instances * per_op.get(action, arch.compute.action_energy(action))
         if e:
             out[action] = e
     return out
 
 
-__all__ = ["vector_accesses", "metadata_vector_accesses", "tensor_energy", "leakage_energy", "compute_energy"]
+__all__ = ["vector_accesses", "packed_words", "metadata_vector_accesses", "tensor_energy", "leakage_energy", "compute_energy"]

@@ -2,7 +2,8 @@
 
 A level that must move more words per cycle than its bandwidth allows slows
 the whole layer by the ratio; the layer takes as long as its slowest level
-(Timeloop's model: no overlap limits beyond bandwidth).
+(Timeloop's model: no overlap limits beyond bandwidth).  Counts are in words:
+elements on unpacked levels, the words their bits fill on packed ones.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ def level_timing(counts: LayerCounts, arch: Architecture, compute_cycles: float)
         # Per tensor, words per cycle, summed in tensor order (Timeloop's rounding).
         read_bw = write_bw = 0.0
         for t in lc.tensors:
-            reads = sum(t.actions.get(k, 0.0) for k in READ_ACTIONS)
-            writes = sum(t.actions.get(k, 0.0) for k in WRITE_ACTIONS)
+            reads = t.words(sum(t.actions.get(k, 0.0) for k in READ_ACTIONS), spec.word_bits)
+            writes = t.words(sum(t.actions.get(k, 0.0) for k in WRITE_ACTIONS), spec.word_bits)
             if t.sparse is not None:
                 reads += sum(t.sparse.metadata_bits(k) for k in METADATA_READ_ACTIONS) // spec.word_bits
                 writes += sum(t.sparse.metadata_bits(k) for k in METADATA_WRITE_ACTIONS) // spec.word_bits

@@ -23,6 +23,14 @@ class TensorResult:
     actions: Mapping[str, float]  # scalar counts per instance by action
     energy_by_action_pJ: Mapping[str, float]
     energy_pJ: float
+    element_bits: float = 0.0  # bits one element occupies here (the word, unless the level packs data)
+    metadata_bits: float = 0.0  # metadata bits moved per instance (all metadata actions)
+
+    @property
+    def traffic_bits(self) -> float:
+        """Bits read, filled and updated over all utilised instances (data and metadata)."""
+        data = sum(self.actions.get(a, 0.0) for a in ("read", "fill", "update"))
+        return (data * self.element_bits + self.metadata_bits) * self.utilized_instances
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,11 @@ class LevelResult:
                 return t
         raise KeyError(name)
 
+    @property
+    def traffic_bits(self) -> float:
+        """Bits moved in and out of this level over the layer (all tensors, data and metadata)."""
+        return sum(t.traffic_bits for t in self.tensors if t.kept)
+
 
 @dataclass(frozen=True)
 class ComputeResult:
@@ -56,6 +69,9 @@ class ComputeResult:
     energy_by_action_pJ: Mapping[str, float]
     cycles: int
     energy_pJ: float
+    style: str = "mac"  # compute style applied (the repetition stage's)
+    adds: float = 0.0  # over all units
+    multiplies: float = 0.0
 
 
 @dataclass(frozen=True)

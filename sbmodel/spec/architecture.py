@@ -29,8 +29,13 @@ architecture:
   compute:
     name: mac
     operand_bits: {weights: 8, inputs: 8, outputs: 16}
+    style: {kind: mac}                         # mac | add | ucnn (see sbmodel.engine.repetition)
     energy_pJ: mac
 ```
+
+``packed: true`` on a level stores sub-word data packed (a 1-bit weight takes
+1/word_bits of a word: capacity, traffic and energy shrink with the bits);
+without it every element takes one word, as in Timeloop.
 
 Energies are per access of one block (storage) or per operation (compute), in
 pJ; ``leak`` is per instance per cycle.  A string ``energy_pJ`` names an entry
@@ -50,8 +55,10 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import Field
 
-from ..core.architecture import COMPUTE_ACTIONS, STORAGE_ACTIONS, Architecture, ComputeLevel, StorageLevel
+from ..core.architecture import (COMPUTE_ACTIONS, STORAGE_ACTIONS, Architecture, ComputeLevel, ComputeStyle,
+                                 StorageLevel)
 from .common import StrictModel, check, validate
+from .constraints import ConstraintsSpec, build_constraints
 from .sparse import ComputeSparseSpec, LevelSparseSpec, build_sparse
 from .workload import Bits
 from .yamlio import Located, PathKey, load_yaml
@@ -68,7 +75,7 @@ EnergySpec = Any
 
 ENERGY_TABLES_RESOURCE = ("sbmodel", "data/energy_tables.yaml")
 # Keys a container level may carry (it holds no data, so nothing about storage applies).
-CONTAINER_KEYS = frozenset({"name", "description", "container", "mesh"})
+CONTAINER_KEYS = frozenset({"name", "description", "container", "mesh", "constraints"})
 
 
 # --------------------------------------------------------------------------- file models
@@ -100,11 +107,22 @@ class StorageSpec(StrictModel):
     multiple_buffering: Annotated[float, Field(ge=1.0)] = 1.0
     min_utilization: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     reduction_supported: bool = True
+    packed: bool = False  # sub-word data packed into words (a 1-bit weight is 1/word_bits word)
     keep: list[TensorName] = []
     bypass: list[TensorName] = []
     energy_pJ: EnergySpec = None
     metadata: Optional[MetadataSpec] = None
     sparse: Optional[LevelSparseSpec] = None  # formats, gating/skipping (see sbmodel.spec.sparse)
+    constraints: Optional[ConstraintsSpec] = None  # what mappings may do here (sbmodel.spec.constraints)
+
+
+class StyleSpec(StrictModel):
+    """How the arithmetic units compute (see :class:`sbmodel.core.ComputeStyle`)."""
+
+    kind: Literal["mac", "add", "ucnn"] = "mac"
+    scale: Literal["folded", "per_output"] = "folded"  # region scale folded into BatchNorm or applied
+    group_filters: Annotated[int, Field(ge=1, le=8)] = 1  # ucnn: filters sharing activation groups
+    index_bits: Optional[PosInt] = None  # ucnn: indirection-table entry bits (default log2 of the chunk)
 
 
 class ComputeSpec(StrictModel):
@@ -115,6 +133,7 @@ class ComputeSpec(StrictModel):
     mesh: Optional[Mesh] = None
     word_bits: Optional[PosInt] = None
     operand_bits: Optional[Bits] = None
+    style: StyleSpec = StyleSpec()
     energy_pJ: EnergySpec = None
     sparse: Optional[ComputeSparseSpec] = None  # compute gating/skipping (see sbmodel.spec.sparse)
 
@@ -236,6 +255,7 @@ def _storage_level(
         return StorageLevel(
             name=spec.name, size_words=1, word_bits=1, instances=mesh[0] * mesh[1],
             mesh_x=mesh[0], mesh_y=mesh[1], container_only=True,
+            constraints=build_constraints(spec.constraints, located, path),
         )
     if spec.word_bits is None:
         raise located.error(path, "required key is missing: word_bits")
@@ -270,9 +290,11 @@ def _storage_level(
         min_utilization=spec.min_utilization,
         technology=spec.technology,
         reduction_supported=spec.reduction_supported,
+        packed=spec.packed,
         energy_pJ=_resolve_energies(spec.energy_pJ, located, path + ("energy_pJ",), STORAGE_ACTIONS, default_table),
         must_keep=frozenset(spec.keep),
         must_bypass=frozenset(spec.bypass),
+        constraints=build_constraints(spec.constraints, located, path),
         **metadata,
     )
 
@@ -294,6 +316,8 @@ def _compute_level(
         name=spec.name, instances=mesh[0] * mesh[1], mesh_x=mesh[0], mesh_y=mesh[1], word_bits=word_bits,
         energy_pJ=_resolve_energies(spec.energy_pJ, located, path + ("energy_pJ",), COMPUTE_ACTIONS, default_table),
         operand_bits=operand_bits,
+        style=ComputeStyle(spec.style.kind, scale_folded=spec.style.scale == "folded",
+                           group_filters=spec.style.group_filters, index_bits=spec.style.index_bits),
     )
 
 

@@ -29,12 +29,14 @@ same loop nest.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from ..core.problem import Problem, conv_problem
+from ..core.weights import WeightProfile
 from ..errors import SpecError
 from .common import StrictModel, validate
 from .yamlio import Located, load_yaml
@@ -155,7 +157,45 @@ class Layer(StrictModel):
             raise ValueError(f"a {self.type} layer has P = Q = R = S = 1")
         if self.C % self.groups or self.M % self.groups:
             raise ValueError(f"C={self.C} and M={self.M} must be divisible by groups={self.groups}")
+        w = self.stats.weights if self.stats is not None else None
+        if w is not None:
+            positions = self.positions_per_filter
+            for key in ("nonzeros_per_filter", "unique_nonzero_values_per_filter"):
+                values = getattr(w, key)
+                if values is not None and len(values) != self.M:
+                    raise ValueError(f"stats.weights.{key} has {len(values)} entries, the layer has M={self.M} "
+                                     "filters")
+            if w.nonzeros_per_filter is not None and max(w.nonzeros_per_filter) > positions:
+                raise ValueError(f"stats.weights.nonzeros_per_filter: a filter has {max(w.nonzeros_per_filter)} "
+                                 f"nonzeros, more than its {positions} weights")
+            if w.nonzeros_per_filter is not None and w.unique_nonzero_values_per_filter is not None:
+                for f, (n, u) in enumerate(zip(w.nonzeros_per_filter, w.unique_nonzero_values_per_filter)):
+                    if u > n or (n and not u):
+                        raise ValueError(f"stats.weights: filter {f} has {u} unique nonzero values for {n} nonzeros")
         return self
+
+    @property
+    def positions_per_filter(self) -> int:
+        return (self.C // self.groups) * self.R * self.S
+
+    def weight_profile(self, default_bits: Bits) -> Optional[WeightProfile]:
+        """The repetition stage's view of ``stats.weights`` (None without statistics).  Counts left
+        out follow from the density and the scheme (binary/ternary: 2 values, signed-binary: 1)."""
+        w = self.stats.weights if self.stats is not None else None
+        if w is None:
+            return None
+        positions = self.positions_per_filter
+        bits = w.bits or (self.bits or default_bits).weights
+        nonzeros = w.nonzeros_per_filter or [int(round(w.density * positions))] * self.M
+        if w.unique_nonzero_values_per_filter is not None:
+            unique = list(w.unique_nonzero_values_per_filter)
+        else:
+            per_scheme = {"binary": 2, "ternary": 2, "signed-binary": 1}.get(w.scheme)
+            unique = [min(n, per_scheme) if per_scheme else n for n in nonzeros]
+        regions = 1
+        if w.region.kind == "channel-block" and w.region.size:
+            regions = -(-(self.C // self.groups) // w.region.size)
+        return WeightProfile(w.scheme, bits, positions, tuple(nonzeros), tuple(unique), regions)
 
     def strides(self) -> tuple[int, int]:
         s = self.stride or 1
@@ -169,11 +209,13 @@ class Layer(StrictModel):
         bits = self.bits or default_bits
         ws, hs = self.strides()
         wd, hd = self.dilations()
-        return conv_problem(
+        problem = conv_problem(
             self.name, N=self.N, M=self.M, C=self.C, P=self.P, Q=self.Q, R=self.R, S=self.S,
             Wstride=ws, Hstride=hs, Wdilation=wd, Hdilation=hd, groups=self.groups,
             word_bits={"Weights": bits.weights, "Inputs": bits.inputs, "Outputs": bits.outputs},
         )
+        profile = self.weight_profile(default_bits)
+        return problem if profile is None else replace(problem, weights=profile)
 
 
 class Workload(StrictModel):
