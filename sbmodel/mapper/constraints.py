@@ -5,8 +5,11 @@ Timeloop constraints and our own architecture format's ``constraints:`` block
 mean the same thing:
 
 * **factors** -- ``temporal_factors`` / ``spatial_factors`` fix the factor of a
-  dimension at a level (1 forbids a loop there); ``temporal_max`` /
-  ``spatial_max`` bound it from above.  The factors of a dimension over all
+  dimension at a level (1 forbids a loop there, 0 means the whole dimension, a
+  value above the dimension is clamped to it); ``temporal_max`` /
+  ``spatial_max`` bound it from above.  Constraints that belong to an
+  architecture (:attr:`StorageLevel.constraints`) may name dimensions a layer
+  does not have; they are ignored for that layer.  The factors of a dimension over all
   levels multiply to its bound (perfect factorisation).
 * **permutation** -- the innermost loops of a level, innermost first.  Loops of
   factor 1 do not exist, so the listed dimensions that have a factor > 1 are
@@ -53,11 +56,13 @@ class LevelConstraints:
     max_overbooked_proportion: float = 0.0
 
     def __post_init__(self) -> None:
-        for what, table in (("temporal factor", self.temporal_factors), ("spatial factor", self.spatial_factors),
-                            ("temporal max factor", self.temporal_max), ("spatial max factor", self.spatial_max)):
+        for what, table, low in (("temporal factor", self.temporal_factors, 0),
+                                 ("spatial factor", self.spatial_factors, 0),
+                                 ("temporal max factor", self.temporal_max, 1),
+                                 ("spatial max factor", self.spatial_max, 1)):
             for d, f in table.items():
-                if int(f) != f or f < 1:
-                    raise SbmodelError(f"{what} of {d} must be a positive integer, got {f!r}")
+                if isinstance(f, bool) or int(f) != f or f < low:
+                    raise SbmodelError(f"{what} of {d} must be an integer >= {low}, got {f!r}")
         for d, a in self.spatial_axis.items():
             if a not in ("X", "Y"):
                 raise SbmodelError(f"spatial axis of {d} must be X or Y, got {a!r}")

@@ -21,8 +21,11 @@ the batch evaluator is dense, so it serves as a *calibrated surrogate*.
    candidates; capacity ratios take the maximum, to stay conservative) and a
    second round searches again.
 
-Spaces with at most ``exact_limit`` mappings skip the surrogate: every mapping
-that passes the pre-screen is evaluated exactly.  The best exactly-evaluated
+Designs the vectorised sparse evaluator covers exactly (gating/skipping
+without representation formats or spatial skipping:
+:func:`sbmodel.engine.sparse.batch.vectorisable`) skip the surrogate: the search
+ranks by exact sparse figures.  Spaces with at most ``exact_limit`` mappings skip
+it too: every mapping that passes the pre-screen is evaluated exactly.  The best exactly-evaluated
 mapping that fits wins (objective metrics, then energy, cycles, order of
 evaluation).  Everything is deterministic for a seed.
 """
@@ -256,6 +259,14 @@ def map_layer(
         exact.evaluate(found.top)
         return _outcome(exact, found, problem)
     top = rerank or 16
+    exact_batch = _sparse_batch_evaluator(problem, arch, sparse)
+    if exact_batch is not None:
+        # gating/skipping without formats: the vectorised sparse evaluator is exact and tiles are
+        # stored uncompressed, so the dense capacity check is the real one
+        found = search(problem, arch, names, constraints=constraints, budget=budget, seed=seed,
+                       evaluator=exact_batch, keep_top=max(1, rerank or 4), elite=16)
+        exact.evaluate(found.top)
+        return _outcome(exact, found, problem)
     cal = Calibration.initial(problem, arch, sparse)
     slack = fanout_slack(problem, sparse)
     found: SearchResult | None = None
@@ -277,6 +288,18 @@ def map_layer(
             index = {m: i for i, m in enumerate(found.top)}
             cal = cal.refined([(r, dense, index[m]) for m, r in fresh])
     return _outcome(exact, found, problem)
+
+
+def _sparse_batch_evaluator(problem: Problem, arch: Architecture, sparse: "SparseSpec") -> Evaluator | None:
+    """The vectorised sparse evaluator, when it covers the design exactly (no formats, no
+    spatial skipping); else None."""
+    try:
+        from ..engine.sparse.batch import evaluate_sparse_batch, vectorisable
+    except ImportError:  # pragma: no cover - older engine
+        return None
+    if not vectorisable(problem, arch, sparse):
+        return None
+    return lambda b: evaluate_sparse_batch(problem, arch, b, spec=sparse)
 
 
 def _outcome(exact: _Exact, found: SearchResult | None, problem: Problem) -> MapOutcome:

@@ -13,7 +13,7 @@ bypassed, utilisation under the minimum) are dropped before orders are added.
 
 from __future__ import annotations
 
-from itertools import permutations, product
+from itertools import permutations
 from math import factorial, prod
 from typing import Iterator
 
@@ -74,26 +74,24 @@ def _level_orders(space: MapSpace, l: int, nonunit: np.ndarray, prefix: list[int
 
 def _variants(space: MapSpace, t_nonunit: np.ndarray, s_nonunit: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every (temporal order, spatial order, split) combination for one non-unit pattern."""
+    """Every (temporal order, spatial order, split) combination for one non-unit pattern:
+    the Cartesian product of each level's options, built by mixed-radix indexing."""
     L, D = space.L, space.D
-    per_level = []
+    t_opts, s_opts, k_opts = [], [], []
     for l in range(L):
-        t_opts = _level_orders(space, l, t_nonunit[l], space.prefix[l], bool(space.order_free[l]), False)
+        t_opts.append(np.array(_level_orders(space, l, t_nonunit[l], space.prefix[l], bool(space.order_free[l]),
+                                             False), I64))
         partial_split = space.split[l] >= 0 and len(space.sprefix[l]) < D
-        s_opts = _level_orders(space, l, s_nonunit[l], space.sprefix[l], bool(space.sorder_free[l]), partial_split)
+        s_opts.append(np.array(_level_orders(space, l, s_nonunit[l], space.sprefix[l], bool(space.sorder_free[l]),
+                                             partial_split), I64))
         two_d = space.fans[l] and space.split[l] < 0 and space.fanout[l].min() > 1
-        k_opts = list(range(int(s_nonunit[l].sum()) + 1)) if two_d else [D]
-        per_level.append(list(product(t_opts, s_opts, k_opts)))
-    combos = list(product(*per_level))
-    n = len(combos)
-    order = np.zeros((n, L, D), I64)
-    sorder = np.zeros((n, L, D), I64)
-    k = np.zeros((n, L), I64)
-    for i, combo in enumerate(combos):
-        for l, (t, s, kk) in enumerate(combo):
-            order[i, l] = t
-            sorder[i, l] = s
-            k[i, l] = kk
+        k_opts.append(np.arange(int(s_nonunit[l].sum()) + 1, dtype=I64) if two_d else np.array([D], I64))
+    sizes = [len(o) for o in t_opts + s_opts + k_opts]
+    n = int(np.prod(sizes))
+    digits = np.unravel_index(np.arange(n), sizes)
+    order = np.stack([t_opts[l][digits[l]] for l in range(L)], axis=1)
+    sorder = np.stack([s_opts[l][digits[L + l]] for l in range(L)], axis=1)
+    k = np.stack([k_opts[l][digits[2 * L + l]] for l in range(L)], axis=1)
     return order, sorder, k
 
 

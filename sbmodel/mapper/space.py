@@ -27,6 +27,7 @@ dimension and every sampled factor already honours fixed and maximum factors.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from math import factorial, prod
 
@@ -36,7 +37,7 @@ from ..core.architecture import Architecture
 from ..core.problem import Problem
 from ..engine.batch import MappingBatch
 from ..errors import SbmodelError
-from .constraints import Constraints, LevelConstraints
+from .constraints import Constraints, LevelConstraints, merge_level
 
 I64 = np.int64
 BIG = np.iinfo(I64).max // 4
@@ -140,6 +141,8 @@ class MapSpace:
         per_level: list[LevelConstraints] = []
         for l, lv in enumerate(arch.storage):
             lc = constraints.level(lv.name)
+            if lv.constraints is not None:  # the architecture's own dataflow constraints
+                lc = merge_level(_for_layer(lv.constraints, problem), lc, lv.name)
             per_level.append(lc)
             where = f"constraints of level {lv.name}"
 
@@ -150,7 +153,7 @@ class MapSpace:
                 return dims[d]
 
             for d, f in lc.temporal_factors.items():
-                self.fixed[l, idx(d, "a temporal factor")] = min(int(f), problem.bound[d])
+                self.fixed[l, idx(d, "a temporal factor")] = min(int(f) or problem.bound[d], problem.bound[d])
             for d, f in lc.temporal_max.items():
                 self.cap[l, idx(d, "a temporal max factor")] = int(f)
             spatial_given = bool(lc.spatial_factors or lc.spatial_max or lc.spatial_permutation
@@ -161,7 +164,7 @@ class MapSpace:
                     raise SbmodelError(f"{where}: spatial constraints, but {lv.name} has no spatial fanout "
                                        "(its children have as many instances as it has)")
             for d, f in lc.spatial_factors.items():
-                self.fixed[L + l, idx(d, "a spatial factor")] = min(int(f), problem.bound[d])
+                self.fixed[L + l, idx(d, "a spatial factor")] = min(int(f) or problem.bound[d], problem.bound[d])
             for d, f in lc.spatial_max.items():
                 self.cap[L + l, idx(d, "a spatial max factor")] = int(f)
             self.prefix[l] = [idx(d, "the permutation") for d in lc.permutation]
@@ -628,6 +631,19 @@ class MapSpace:
             keep[r, l, t] ^= True
         _ = parent
         return self.assemble(F, order, sorder, k, keep)
+
+
+def _for_layer(lc: LevelConstraints, problem: Problem) -> LevelConstraints:
+    """An architecture's level constraints without the dimensions this layer does not have."""
+    dims = set(problem.dims)
+
+    def keep(table):
+        return {d: v for d, v in table.items() if d in dims}
+
+    return replace(lc, temporal_factors=keep(lc.temporal_factors), spatial_factors=keep(lc.spatial_factors),
+                   temporal_max=keep(lc.temporal_max), spatial_max=keep(lc.spatial_max),
+                   spatial_axis=keep(lc.spatial_axis), permutation=tuple(d for d in lc.permutation if d in dims),
+                   spatial_permutation=tuple(d for d in lc.spatial_permutation if d in dims))
 
 
 def _pick(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
