@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping as TypingMapping, Seque
 
 from .core import Architecture, Mapping, Problem
 from .engine import analyse_counts, dense_counts, evaluate_counts
+from .engine.repetition import design_view
 from .engine.results import LayerResult
 from .errors import SbmodelError
 from .spec.workload import Provenance, Workload
@@ -176,7 +177,7 @@ def evaluate(
     """
     architecture = _load_arch(arch)
     wl = _load_workload(workload)
-    problems = wl.problems()
+    problems = [design_view(p, architecture) for p in wl.problems()]  # as the design sees them (n:m)
     if layers is not None:
         wanted = set(layers)
         unknown = wanted - {p.name for p in problems}

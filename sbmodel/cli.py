@@ -213,6 +213,64 @@ def _map(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="compare workloads (e.g. binary / ternary / signed-binary) across designs",
+        description="Evaluate every architecture x workload among FILES (told apart by their top-level "
+        "key, architecture: or workload:) and report energy, cycles, EDP, weight density, effectual "
+        "adds and multiplies and DRAM traffic, each also as a ratio to the baseline pair.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="architecture and workload YAML files, any order")
+    p.add_argument("--baseline", metavar="[DESIGN/]WORKLOAD",
+                   help="the pair the ratios are relative to (default: the first design and workload)")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    p.add_argument("--output", metavar="PATH", help="write the report to PATH instead of stdout")
+    p.add_argument("--plot", metavar="PATH",
+                   help="write the energy breakdown figure (.pdf/.svg + .png twin, or .png)")
+    p.add_argument("--by", choices=("component", "tensor"), default="component",
+                   help="figure: stack by component, or split each level by tensor (default: component)")
+    _add_search_options(p)
+    p.set_defaults(handler=_compare)
+
+
+def _split_files(files: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Architecture and workload files among ``files``, by their top-level key."""
+    from .spec.yamlio import load_yaml
+
+    archs, workloads = [], []
+    for f in files:
+        data = load_yaml(f).data
+        top = data if isinstance(data, dict) else {}
+        if isinstance(top.get("architecture"), dict):
+            archs.append(f)
+        elif isinstance(top.get("workload"), dict):
+            workloads.append(f)
+        else:
+            raise SbmodelError(f"{f}: neither an architecture nor a workload file (expected a top-level "
+                               "'architecture:' or 'workload:' mapping)")
+    if not archs or not workloads:
+        missing = "architecture" if not archs else "workload"
+        raise SbmodelError(f"compare needs at least one {missing} file among {' '.join(files)}")
+    return archs, workloads
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .compare import compare
+    from .report.comparison import to_csv, to_json, to_table
+
+    archs, workloads = _split_files(args.files)
+    comparison = compare(archs, workloads, baseline=args.baseline, mapper=_mapper_from(args))
+    text = {"table": to_table, "json": to_json, "csv": to_csv}[args.format](comparison)
+    _emit(text, args.output)
+    if args.plot:
+        from .report.plots import save_figure
+
+        written = save_figure(comparison.figure(by=args.by), args.plot)
+        print(f"wrote {', '.join(str(w) for w in written)}", file=sys.stderr)
+    return 0
+
+
 def _add_sweep(sub: argparse._SubParsersAction) -> None:
     from .sweep.cli import add_sweep_parser  # light: handlers import the sweep machinery lazily
 
@@ -234,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sbmodel {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_evaluate(sub)
+    _add_compare(sub)
     _add_map(sub)
     _add_timeloop(sub)
     _add_stats(sub)

@@ -124,12 +124,17 @@ class ComputeStyle:
       ``group_filters`` filters share those activation groups.
     Layers an add-only datapath cannot run (several magnitudes per region) fall
     back to a multiply and an add per effectual weight.
+
+    ``structured = (n, m)``: the units take weights in blocks of ``m`` along the
+    input channels and spend ``n`` multiply slots per block pass (a sparse tensor
+    core: 2:4); a block with more than ``n`` nonzeros needs more passes.
     """
 
     kind: str = "mac"
     scale_folded: bool = True
     group_filters: int = 1  # ucnn: filters that share activation groups (UCNN's G)
     index_bits: int | None = None  # ucnn: bits of an indirection-table entry; None: log2 of the chunk
+    structured: tuple[int, int] | None = None  # (n, m): n:m structured weight sparsity
 
     def __post_init__(self) -> None:
         if self.kind not in COMPUTE_STYLES:
@@ -141,6 +146,10 @@ class ComputeStyle:
                             f"got {self.group_filters}")
         if self.index_bits is not None and self.index_bits < 1:
             raise SpecError(f"compute style {self.kind}: index_bits must be >= 1, got {self.index_bits}")
+        if self.structured is not None:
+            n, m = self.structured
+            if not 1 <= n < m:
+                raise SpecError(f"compute style {self.kind}: structured sparsity n:m needs 1 <= n < m, got {n}:{m}")
 
 
 @dataclass(frozen=True)

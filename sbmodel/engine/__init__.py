@@ -11,13 +11,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..core import Architecture, Mapping, Problem
 from .counts import LayerCounts, dense_counts
 from .energy import compute_energy, leakage_energy, tensor_energy
 from .performance import level_timing
-from .repetition import repetition_counts
+from .repetition import design_view, repetition_counts
 from .results import ComputeResult, LayerResult, LevelResult, TensorResult
 
 if TYPE_CHECKING:
@@ -92,7 +93,11 @@ def evaluate_layer(problem: Problem, arch: Architecture, mapping: Mapping,
 
 
 def analyse_counts(counts: LayerCounts, arch: Architecture, sparse: "SparseSpec | None" = None) -> LayerCounts:
-    """The stages that depend on the data on dense counts: sparsity, then repetition."""
+    """The stages that depend on the data on dense counts: sparsity, then repetition (on an
+    n:m structured design the weights are first seen at the density of the slots they use)."""
+    viewed = design_view(counts.problem, arch)
+    if viewed is not counts.problem:
+        counts = replace(counts, problem=viewed)
     return repetition_counts(apply_sparse(counts, arch, sparse), arch)
 
 

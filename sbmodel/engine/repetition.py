@@ -166,6 +166,34 @@ def reduction_chunk(problem: Problem, counts: LayerCounts, arch: Architecture) -
     return chunk
 
 
+# ---- n:m structured designs ---------------------------------------------------------------------
+
+def structured_density(profile: WeightProfile, n: int, m: int) -> float:
+    """Multiply slots an n:m engine uses per weight position: each block of ``m`` weights takes
+    ``ceil(k / n)`` passes of ``n`` slots for its ``k`` nonzeros (at least one pass), with ``k``
+    binomial in the filter's density (a 2:4 engine runs blocks of 3 or 4 nonzeros twice)."""
+    from math import comb
+
+    used = 0.0
+    for nnz in profile.nonzeros_per_filter:
+        d = nnz / profile.positions_per_filter
+        slots = sum(comb(m, k) * d ** k * (1 - d) ** (m - k) * n * max(1, -(-k // n)) for k in range(m + 1))
+        used += min(slots / m, 1.0)
+    return used / profile.filters
+
+
+def design_view(problem: Problem, arch: Architecture) -> Problem:
+    """The layer as a design sees it: on an n:m structured engine the weights take the fixed
+    structured density of the slots they use (idempotent; other designs: unchanged)."""
+    structured = arch.compute.style.structured
+    if structured is None or "Weights" not in problem.dataspace_names or "M" not in problem.dims:
+        return problem
+    from .sparse.density import FixedStructured
+
+    density = structured_density(weight_profile(problem), *structured)
+    return replace(problem, densities={**dict(problem.densities), "Weights": FixedStructured(density)})
+
+
 # ---- the stage ---------------------------------------------------------------------------------
 
 def repetition_counts(counts: LayerCounts, arch: Architecture) -> LayerCounts:
@@ -267,4 +295,4 @@ def _ucnn(counts: LayerCounts, arch: Architecture, profile: WeightProfile, style
     return replace(counts, levels=levels, compute=compute)
 
 
-__all__ = ["repetition_counts", "weight_profile", "payload_bits", "ucnn_pass_counts", "UcnnPass", "reduction_chunk"]
+__all__ = ["repetition_counts", "design_view", "structured_density", "weight_profile", "payload_bits", "ucnn_pass_counts", "UcnnPass", "reduction_chunk"]

@@ -123,6 +123,7 @@ class StyleSpec(StrictModel):
     scale: Literal["folded", "per_output"] = "folded"  # region scale folded into BatchNorm or applied
     group_filters: Annotated[int, Field(ge=1, le=8)] = 1  # ucnn: filters sharing activation groups
     index_bits: Optional[PosInt] = None  # ucnn: indirection-table entry bits (default log2 of the chunk)
+    structured: Optional[Annotated[str, Field(pattern=r"^[1-9][0-9]*:[1-9][0-9]*$")]] = None  # "2:4"
 
 
 class ComputeSpec(StrictModel):
@@ -316,9 +317,18 @@ def _compute_level(
         name=spec.name, instances=mesh[0] * mesh[1], mesh_x=mesh[0], mesh_y=mesh[1], word_bits=word_bits,
         energy_pJ=_resolve_energies(spec.energy_pJ, located, path + ("energy_pJ",), COMPUTE_ACTIONS, default_table),
         operand_bits=operand_bits,
-        style=ComputeStyle(spec.style.kind, scale_folded=spec.style.scale == "folded",
-                           group_filters=spec.style.group_filters, index_bits=spec.style.index_bits),
+        style=_style(spec.style, located, path + ("style",)),
     )
+
+
+def _style(spec: StyleSpec, located: Located, path: PathKey) -> ComputeStyle:
+    structured = None
+    if spec.structured is not None:
+        n, m = (int(x) for x in spec.structured.split(":"))
+        check(n < m, located, path + ("structured",), f"n:m structured sparsity needs n < m, got {spec.structured}")
+        structured = (n, m)
+    return ComputeStyle(spec.kind, scale_folded=spec.scale == "folded", group_filters=spec.group_filters,
+                        index_bits=spec.index_bits, structured=structured)
 
 
 def build_architecture(spec: ArchitectureSpec, located: Located) -> Architecture:

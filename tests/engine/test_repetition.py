@@ -10,7 +10,8 @@ import pytest
 from sbmodel.core import Architecture, ComputeLevel, ComputeStyle, StorageLevel, WeightProfile, conv_problem
 from sbmodel.engine import dense_counts, evaluate_counts
 from sbmodel.engine.arithmetic import (add_energy_45nm_pJ, multiply_energy_45nm_pJ, operation_energies)
-from sbmodel.engine.repetition import _missing, payload_bits, repetition_counts, ucnn_pass_counts
+from sbmodel.engine.repetition import (_missing, design_view, payload_bits, repetition_counts, structured_density,
+                                       ucnn_pass_counts)
 from sbmodel.errors import EvaluationError, SpecError
 
 from .helpers import mapping
@@ -190,3 +191,23 @@ def test_derived_operation_energies_split_the_mac():
     assert multiply_energy_45nm_pJ(32, 32) == pytest.approx(3.1)
     given = operation_energies(ComputeLevel("PE", energy_pJ=ENERGY))
     assert (given.add_pJ, given.multiply_pJ, given.derived) == (0.25, 0.75, False)
+
+
+def test_two_of_four_engine_uses_the_slots_of_its_blocks():
+    """2:4: a block with k <= 2 nonzeros takes one pass of 2 slots, k = 3 or 4 two passes.
+    Density 1/2: P(k >= 3) = (4 + 1) / 16, slots per position (2 * 11/16 + 4 * 5/16) / 4."""
+    half = WeightProfile("ternary", 2, 4, (2, 2), (2, 2))
+    assert structured_density(half, 2, 4) == pytest.approx((2 * 11 / 16 + 4 * 5 / 16) / 4)
+    assert structured_density(WeightProfile("binary", 1, 4, (4,), (2,)), 2, 4) == 1.0
+    assert structured_density(WeightProfile("signed-binary", 1, 4, (0,), (0,)), 2, 4) == 0.5
+
+
+def test_structured_design_sees_weights_at_the_slot_density():
+    arch = replace(design(), compute=replace(design().compute, style=ComputeStyle("mac", structured=(2, 4))))
+    p = layer(profile=WeightProfile("ternary", 2, 4, (2, 2), (2, 2)))
+    viewed = design_view(p, arch)
+    assert viewed.densities["Weights"].density == pytest.approx(structured_density(p.weights, 2, 4))
+    assert design_view(viewed, arch).densities["Weights"].density == viewed.densities["Weights"].density
+    assert design_view(p, design()) is p
+    with pytest.raises(SpecError, match="structured sparsity n:m needs 1 <= n < m"):
+        ComputeStyle("mac", structured=(4, 4))
