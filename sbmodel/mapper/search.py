@@ -5,7 +5,7 @@ utilisation, capacity) and de-duplicated (:meth:`MapSpace.keys`) in NumPy
 batches, then evaluated in batches by :func:`sbmodel.engine.batch.evaluate_batch`.
 
 * **Exhaustive** (:mod:`.exhaustive`) when the canonical space has at most
-  ``exhaustive_limit`` mappings: every factorisation x loop order x split x
+  ``exhaustive_limit`` (default: the budget) mappings: every factorisation x loop order x split x
   keep choice, orders that differ only in factor-1 loops counted once.
 * **Heuristic** otherwise, within ``budget`` evaluations: a random phase
   (``explore`` of the budget) seeds a pool of the ``elite`` best mappings;
@@ -15,7 +15,9 @@ batches, then evaluated in batches by :func:`sbmodel.engine.batch.evaluate_batch
   every split and keep bit changed) until a batch of new candidates is
   gathered, and evaluates them together; when every pool member has been
   expanded (a local optimum), random kicks of 2-4 moves
-  (:meth:`MapSpace.mutate`) of the ``beam`` best restart it.
+  (:meth:`MapSpace.mutate`) of the ``beam`` best restart it.  The search ends
+  when the budget is spent or after ``patience`` rounds that change nothing
+  in the pool.
 
 Deterministic: for the same inputs, seed and budget the result is the same
 mapping.  **Tie-break**: candidates are ranked by the objective's metrics in
@@ -107,10 +109,10 @@ class Pool:
 
     def offer(self, batch: MappingBatch, energy: np.ndarray, cycles: np.ndarray, position: np.ndarray,
               keys: np.ndarray) -> bool:
-        """Merge valid candidates in; True if the best one changed."""
+        """Merge valid candidates in; True if any of them entered the pool."""
         if batch.size == 0:
             return False
-        before = self.keys[0] if self.keys.size else None
+        before = self.keys.copy()
         if self.batch is None:
             merged, e, c, p, k, x = batch, energy, cycles, position, keys, np.zeros(batch.size, bool)
         else:
@@ -124,7 +126,7 @@ class Pool:
         self.batch = merged.take(order)
         self.energy, self.cycles, self.position, self.keys, self.expanded = e[order], c[order], p[order], \
             k[order], x[order]
-        return before is None or self.keys[0] != before
+        return bool(np.isin(self.keys, before, invert=True).any())
 
     @property
     def count(self) -> int:
@@ -179,7 +181,7 @@ class Searcher:
     def consider(self, cands: MappingBatch, limit: int | None = None,
                  keys: np.ndarray | None = None) -> tuple[int, bool]:
         """Evaluate the valid, new candidates (at most ``limit``, in stream order); ``keys`` given
-        means ``cands`` were screened already.  Returns (evaluated, best improved)."""
+        means ``cands`` were screened already.  Returns (evaluated, whether the pool changed)."""
         if keys is None:
             cands, keys = self.screen(cands)
         else:
@@ -219,6 +221,7 @@ def search(
     elite: int = 16,
     beam: int = 4,
     explore: float = 0.3,
+    patience: int = 24,
     exhaustive_limit: int | None = None,
     evaluator: Evaluator | None = None,
     space: MapSpace | None = None,
@@ -228,8 +231,10 @@ def search(
 
     ``budget`` bounds the candidates evaluated by the heuristic search; the
     exhaustive search is used instead when the space has at most
-    ``exhaustive_limit`` canonical mappings (default: ``4 * budget``; 0 turns it
-    off).  ``keep_top`` best mappings are returned in :attr:`SearchResult.top`.
+    ``exhaustive_limit`` canonical mappings (default: ``budget``; 0 turns it
+    off).  The local search stops early after ``patience`` rounds in a row that
+    change nothing in the pool.  ``keep_top`` best mappings are returned in
+    :attr:`SearchResult.top`.
     """
     names = objective_names(objective)
     if budget < 1:
@@ -241,7 +246,7 @@ def search(
     relaxed = bool((space.tile_scale != 1).any() or (space.fanout != space.hardware_fanout).any())
     evaluate = evaluator or dense_evaluator(problem, arch, hardware_checks=not relaxed)
     searcher = Searcher(space, names, evaluate, max(elite, keep_top), batch, trust_fits=not relaxed)
-    limit = 4 * budget if exhaustive_limit is None else exhaustive_limit
+    limit = budget if exhaustive_limit is None else exhaustive_limit
     exhaustive = False
     size = space.size_estimate()
     if limit > 0:
@@ -263,7 +268,7 @@ def search(
             if pending:
                 searcher.consider(MappingBatch.concat(pending))
     if not exhaustive:
-        _heuristic(searcher, space, budget, np.random.default_rng(seed), batch, beam, explore)
+        _heuristic(searcher, space, budget, np.random.default_rng(seed), batch, beam, explore, patience)
     pool = searcher.pool
     if pool.count == 0:
         raise SbmodelError(
@@ -286,7 +291,7 @@ def dense_evaluator(problem: Problem, arch: Architecture, hardware_checks: bool 
 
 
 def _heuristic(s: Searcher, space: MapSpace, budget: int, rng: np.random.Generator, batch: int, beam: int,
-               explore: float) -> None:
+               explore: float, patience: int) -> None:
     """Random phase, then best-first neighbourhood expansion with random kicks (module doc)."""
     # 1. random phase
     target = max(1, int(budget * explore))
@@ -304,8 +309,8 @@ def _heuristic(s: Searcher, space: MapSpace, budget: int, rng: np.random.Generat
         return
     # 2. best-first local search: expand unexpanded pool members (best first) until a batch is
     # gathered; when all are expanded (local optimum), kick the best ones with 2-4 random moves
-    stale = 0
-    while s.evaluations < budget and stale < 50:
+    stale = 0  # rounds in a row that changed nothing in the pool
+    while s.evaluations < budget and stale < patience:
         pool = s.pool
         gathered: list[MappingBatch] = []
         keys: list[np.ndarray] = []
@@ -330,7 +335,7 @@ def _heuristic(s: Searcher, space: MapSpace, budget: int, rng: np.random.Generat
             keys.append(k)
         n, improved = s.consider(MappingBatch.concat(gathered), limit=budget - s.evaluations,
                                  keys=np.concatenate(keys))
-        stale = 0 if n else stale + 1
+        stale = 0 if improved else stale + 1
 
 
 __all__ = ["search", "SearchResult", "OBJECTIVES", "Pool", "Searcher", "objective_names", "rank", "score",
