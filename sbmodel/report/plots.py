@@ -23,21 +23,18 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from ..sweep.results import DESIGN_COLUMNS, LEAD_COLUMNS, METRIC_COLUMNS, TAIL_COLUMNS
 from .palette import (DOMINATED, PARETO_EDGE, SEQUENTIAL_CMAP, TENSOR_HATCH, categorical_colors,
                       component_colors)
 
 if TYPE_CHECKING:
     import pandas as pd
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from ..api import NetworkResult
 
 TENSORS = ("Weights", "Inputs", "Outputs", "leakage")
-KNOWN_COLUMNS = frozenset({
-    "point_id", "point", "row", "status", "layer", "error", "seconds", "cycles", "energy_pJ", "computes",
-    "algorithmic_computes", "utilization", "dram_words", "area_proxy", "onchip_bits", "compute_units",
-})
+KNOWN_COLUMNS = frozenset(LEAD_COLUMNS + METRIC_COLUMNS + DESIGN_COLUMNS + TAIL_COLUMNS)
 AXIS_LABELS = {"energy_pJ": "energy", "cycles": "cycles", "area_proxy": "area proxy", "dram_words": "DRAM traffic",
                "edp": "energy-delay product", "computes": "computes", "utilization": "utilization"}
 

@@ -15,8 +15,10 @@ a YAML flow list ``[...]``)::
 Overrides are applied to the raw YAML data *before* validation (copy-on-write:
 only the containers on the path are copied, the rest is shared with the base
 data), so a wrong value is reported by the same strict checks as a hand-edited
-file.  The last key of a path may be absent from the base data (e.g. a
-bandwidth the file leaves unlimited); every other step must exist.
+file.  Keys at the end of a path may be absent from the base data (a bandwidth
+the file leaves unlimited, ``compute.style.kind`` when the file has no
+``style`` block): they are created, and the schema validation catches typos.
+List selections must exist.
 """
 
 from __future__ import annotations
@@ -147,15 +149,16 @@ class ParamPath:
             found.append(at)
             return
         step = self.steps[i]
-        last = i == len(self.steps) - 1
         if isinstance(step, Key) and isinstance(node, list):
             step = Select(step.name)  # `.name` on a list selects the element of that name (or index)
         if isinstance(step, Key):
             if not isinstance(node, dict):
                 raise PathError(f"{format_path(at)} is {_kind(node)}, not a mapping: it has no key {step.name!r}")
             if step.name not in node:
-                if last:
-                    found.append(at + (step.name,))  # a new key: the strict validation decides
+                rest = self.steps[i:]
+                if all(isinstance(s, Key) for s in rest):
+                    # new keys (e.g. an optional block the file leaves out): the strict validation decides
+                    found.append(at + tuple(s.name for s in rest))  # type: ignore[union-attr]
                     return
                 keys = ", ".join(str(k) for k in node) or "none"
                 raise PathError(f"{format_path(at)} has no key {step.name!r} (keys: {keys})")
@@ -191,6 +194,9 @@ def set_paths(data: Any, assignments: list[tuple[tuple[str | int, ...], Any]]) -
         node = out
         for depth, key in enumerate(path[:-1]):
             prefix = path[: depth + 1]
+            if isinstance(node, dict) and key not in node:
+                node[key] = {}  # an absent optional block, created on the way
+                copied.add(prefix)
             child = node[key]
             if prefix not in copied:
                 child = _shallow(child)

@@ -6,8 +6,9 @@ Columns, in file order:
   ``point`` (position in the sweep), ``row`` (``layer`` or ``total``),
   ``status`` (``ok`` or ``error``), ``layer`` (empty on total rows);
 * one column per sweep parameter (its value, or the label of a choice);
-* ``cycles``, ``energy_pJ``, ``computes``, ``algorithmic_computes``,
-  ``utilization`` (busy / available compute; totals: cycle-weighted),
+* ``cycles``, ``energy_pJ``, ``computes`` (effectual), ``algorithmic_computes``,
+  ``adds`` and ``multiplies`` (the effectual computes as arithmetic, by the design's
+  compute style), ``utilization`` (busy / available compute; totals: cycle-weighted),
   ``dram_words`` (reads + fills + updates at the outermost level);
 * ``energy_pJ.<component>`` for the compute unit and each storage level, and
   ``energy_pJ.<level>.<tensor>`` / ``energy_pJ.<level>.leakage`` splitting a
@@ -26,11 +27,12 @@ if TYPE_CHECKING:
     from ..api import NetworkResult
 
 LEAD_COLUMNS = ("point_id", "point", "row", "status", "layer")
-METRIC_COLUMNS = ("cycles", "energy_pJ", "computes", "algorithmic_computes", "utilization", "dram_words")
+METRIC_COLUMNS = ("cycles", "energy_pJ", "computes", "algorithmic_computes", "adds", "multiplies", "utilization",
+                  "dram_words")
 DESIGN_COLUMNS = ("onchip_bits", "compute_units", "area_proxy")
 TAIL_COLUMNS = ("seconds", "error")
 TENSORS = ("Weights", "Inputs", "Outputs")
-SUMMED = ("cycles", "energy_pJ", "computes", "algorithmic_computes", "dram_words")
+SUMMED = ("cycles", "energy_pJ", "computes", "algorithmic_computes", "adds", "multiplies", "dram_words")
 
 
 def component_columns(components: Iterable[tuple[str, bool]]) -> list[str]:
@@ -82,6 +84,8 @@ def result_rows(result: "NetworkResult", design: dict[str, float]) -> list[dict[
         row: dict[str, Any] = {
             "row": "layer", "status": "ok", "layer": r.layer, "cycles": r.cycles, "energy_pJ": r.energy_pJ,
             "computes": r.compute.actual_computes, "algorithmic_computes": r.compute.algorithmic_computes,
+            # the repetition stage's split of the effectual computes (compute style mac / add / ucnn)
+            "adds": getattr(r.compute, "adds", None), "multiplies": getattr(r.compute, "multiplies", None),
             "utilization": r.utilization, "dram_words": _outermost_words(r),
             f"energy_pJ.{r.compute.name}": r.compute.energy_pJ,
         }
@@ -99,7 +103,8 @@ def result_rows(result: "NetworkResult", design: dict[str, float]) -> list[dict[
         rows.append(row)
     total: dict[str, Any] = {"row": "total", "status": "ok", "layer": ""}
     for key in SUMMED:
-        total[key] = sum(r[key] for r in rows)
+        values = [r[key] for r in rows]
+        total[key] = None if any(v is None for v in values) else sum(values)
     busy = sum(r["utilization"] * r["cycles"] for r in rows)
     total["utilization"] = busy / total["cycles"] if total["cycles"] else 0.0
     for key in rows[0] if rows else ():

@@ -35,7 +35,7 @@ from .point import PointOutcome, PointTask, mapping_group, run_point
 from .results import architecture_components, columns
 from .sampling import Point, points as sweep_points
 from .spec import Sweep, load_sweep
-from .store import is_parquet, open_store, read_results
+from .store import open_store, read_results
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -346,7 +346,7 @@ def _run(sweep: Sweep, output: Path, *, jobs: int | None, client: Any, scheduler
         bar = _Progress(len(all_points) if limit is None else skipped + len(pending), skipped, sweep.name, progress)
         cache_dir = str(mapping_cache) if mapping_cache else None
         if not pending:
-            pass
+            executor = None
         elif client is not None or scheduler is not None:
             if client is None:
                 client = own_client = connect(scheduler)  # type: ignore[arg-type]
@@ -358,7 +358,7 @@ def _run(sweep: Sweep, output: Path, *, jobs: int | None, client: Any, scheduler
         completed = False
         try:
             for outcomes in _schedule(sweep, pending, executor):
-                blocks = [_block(sweep, all_points_by_index(all_points, o.index), o) for o in outcomes]
+                blocks = [_block(sweep, all_points[o.index], o) for o in outcomes]
                 store.append(blocks)
                 n_failed = sum(not o.ok for o in outcomes)
                 evaluated += len(outcomes)
@@ -387,10 +387,6 @@ class SweepInterrupted(KeyboardInterrupt):
     def __init__(self, summary: SweepSummary):
         super().__init__(summary.line(None))
         self.summary = summary
-
-
-def all_points_by_index(all_points: list[Point], index: int) -> Point:
-    return all_points[index]
 
 
 def _block(sweep: Sweep, point: Point, outcome: PointOutcome) -> list[dict[str, Any]]:

@@ -55,15 +55,13 @@ from ..spec.common import StrictModel, check, validate
 from ..spec.workload import WorkloadFile
 from ..spec.yamlio import Located, load_yaml, parse_yaml
 from .paths import ParamPath, PathError, set_paths, walk_values
+from .results import DESIGN_COLUMNS, LEAD_COLUMNS, METRIC_COLUMNS, TAIL_COLUMNS
 
 Number = Union[int, float]
 
 #: Columns of the results that parameter names may not take.
-RESERVED_COLUMNS = frozenset({
-    "point_id", "point", "row", "status", "layer", "error", "seconds", "cycles", "energy_pJ", "computes",
-    "algorithmic_computes", "utilization", "dram_words", "area_proxy", "onchip_bits", "compute_units",
-    "architecture", "workload", "edp",
-})
+RESERVED_COLUMNS = frozenset(LEAD_COLUMNS + METRIC_COLUMNS + DESIGN_COLUMNS + TAIL_COLUMNS
+                             + ("architecture", "workload", "edp"))
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 

@@ -268,15 +268,15 @@ def read_results(path: str | Path) -> "pd.DataFrame":
             raise SbmodelError(f"no results at {path}")
         df = read_csv_log(path)
     df = _latest_blocks(df)
-    if "layer" in df:
-        df["layer"] = df["layer"].fillna("")
-    if "error" in df:
-        df["error"] = df["error"].fillna("")
-    order = df["point"].rank(method="dense") if "point" in df else None
-    if order is not None:
-        df = df.assign(_o=df["point"], _t=(df["row"] == "total").astype(int), _i=range(len(df)))
-        df = df.sort_values(["_o", "_t", "_i"], kind="stable").drop(columns=["_o", "_t", "_i"]).reset_index(drop=True)
-    return df
+    for col in ("layer", "error"):
+        if col in df:
+            df[col] = df[col].fillna("")
+    if df.empty or "point" not in df:
+        return df
+    # by point; within a point its layer rows in file order, then its total row
+    key = df.assign(_total=(df["row"] == "total").astype(int), _pos=range(len(df)))
+    order = key.sort_values(["point", "_total", "_pos"], kind="stable").index
+    return df.loc[order].reset_index(drop=True)
 
 
 def _first_line(path: Path) -> list[str]:

@@ -52,7 +52,7 @@ def test_file_path():
     ("architecture.levels[glb]size", "cannot parse"),
     ("architecture.levels[sram].size_words", "no element named 'sram' (names: DRAM, glb)"),
     ("architecture.levels[5].size_words", "index 5 is out of range"),
-    ("architecture.nothing.x", "has no key 'nothing'"),
+    ("architecture.nothing[0].x", "has no key 'nothing'"),
     ("architecture.compute[0]", "not a list"),
     ("architecture.levels.glb.size_words.x", "not a mapping"),
     ("architecture.levels[name=none].x", "no element has name=none"),
@@ -70,3 +70,11 @@ def test_set_paths_is_copy_on_write():
     assert out["architecture"]["levels"][1] == {"name": "glb", "size_words": 128, "keep": ["Weights"]}
     assert out["architecture"]["levels"][0] is DATA["architecture"]["levels"][0]  # untouched parts shared
     assert out["architecture"]["compute"] is DATA["architecture"]["compute"]
+
+
+def test_absent_blocks_are_created():
+    p = ParamPath.parse("architecture.compute.style.kind")
+    assert p.targets(DATA) == [("architecture", "compute", "style", "kind")]
+    out = set_paths(DATA, [(p.targets(DATA)[0], "add")])
+    assert out["architecture"]["compute"] == {"name": "mac", "style": {"kind": "add"}}
+    assert "style" not in DATA["architecture"]["compute"]

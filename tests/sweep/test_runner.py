@@ -122,3 +122,24 @@ def test_in_memory_sweep_from_dict(tiny_dir: Path):
     df = run_sweep(load := __import__("sbmodel.sweep", fromlist=["load_sweep"]).load_sweep(
         sweep_dict({"bw": {"path": DRAM_BW, "values": [2, 4]}}), base_dir=tiny_dir), jobs=1)
     assert len(df[df.row == "total"]) == 2 and load.name == "<sweep>"
+
+
+def test_sparse_and_repetition_features_are_parameters(make_sweep, tmp_path: Path):
+    from .conftest import ROOT
+
+    sweep = make_sweep({
+        "psum_skipping": {"path": "architecture.levels.psum_spad.sparse",
+                          "choices": {"on": {"skipping": [{"target": "Outputs", "condition_on": ["Weights", "Inputs"]}]},
+                                      "off": None}},
+        "style": {"path": "architecture.compute.style.kind", "values": ["mac", "add"]},
+    }, architecture=str(ROOT / "arch_specs" / "eyeriss_sparse.yaml"))
+    df = run_sweep(sweep, tmp_path / "r.csv", jobs=1)
+    t = df[df.row == "total"]
+    assert (t.status == "ok").all(), t.error.tolist()
+    e = t.set_index(["psum_skipping", "style"])["energy_pJ.psum_spad"]
+    assert e[("on", "mac")] < e[("off", "mac")]  # skipping zero partial-sum updates saves energy
+    layers = df[df.row == "layer"].set_index(["style", "layer"])
+    # the ternary conv needs no multiplier with adders (scale folded); the fp classifier still does
+    assert (layers.loc[("add", "conv"), "multiplies"] == 0).all()
+    assert (layers.loc[("add", "fc"), "multiplies"] > 0).all()
+    assert (layers.loc[("mac", "conv"), "multiplies"] > 0).all()
