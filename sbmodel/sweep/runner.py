@@ -86,10 +86,20 @@ _WORKER: dict[str, Any] = {}
 
 def _init_worker(sweep: Sweep, cache_dir: str | None) -> None:
     import signal
+    import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent ends workers with SIGTERM
     _WORKER["sweep"], _WORKER["cache_dir"] = sweep, cache_dir
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose sweep process died (kill -9) stops too, instead of finishing its point
+    for nobody and waiting forever for the next."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _run_in_worker(task: PointTask) -> PointOutcome:

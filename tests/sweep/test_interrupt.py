@@ -33,11 +33,27 @@ def slow_sweep(make_sweep) -> Path:
                       mapper={"budget": 1000, "seed": 0})
 
 
+_STARTED: list[int] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_strays():
+    """Whatever a test leaves behind (a failed test's sweep and workers) is killed."""
+    yield
+    while _STARTED:
+        try:
+            os.killpg(_STARTED.pop(), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def _start(sweep: Path, out: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the code under test, whichever checkout is installed
-    return subprocess.Popen([require_console_script(), "sweep", str(sweep), "-o", str(out), "--jobs", "2"],
+    proc = subprocess.Popen([require_console_script(), "sweep", str(sweep), "-o", str(out), "--jobs", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)  # its own process group: we can signal it and its workers
+    _STARTED.append(proc.pid)
+    return proc
 
 
 def _finished(out: Path) -> int:
@@ -114,6 +130,18 @@ def test_kill_9_then_resume(slow_sweep: Path, tmp_path: Path):
     assert proc.returncode == -signal.SIGKILL
     before = _check_file_intact(out)
     assert 3 <= before.point_id.nunique() < N_POINTS, "the sweep was not killed mid-way"
+    _resume_and_check(slow_sweep, out, before)
+
+
+def test_kill_9_of_the_sweep_process_alone(slow_sweep: Path, tmp_path: Path):
+    """Only the sweep process is killed (as the OOM killer would): its workers notice and exit."""
+    out = tmp_path / "results.csv"
+    proc = _start(slow_sweep, out)
+    _wait_for_points(proc, out, 2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    _assert_no_leftover_workers(proc.pid)  # the workers are in its process group
+    before = _check_file_intact(out)
     _resume_and_check(slow_sweep, out, before)
 
 
