@@ -133,15 +133,37 @@ def _map_in_worker(item: tuple[Problem, Architecture]) -> Mapping:
     return _WORKER_MAPPER(*item)
 
 
+DENSITY_GRANULARITY = 0.01  # layers whose densities agree to this share one mapping search
+
+
+def search_view(problem: Problem, arch: Architecture) -> Problem:
+    """What of a layer its mapping search depends on: densities only on a design that exploits
+    zeros (rounded to DENSITY_GRANULARITY: near-equal layers share a search, and each is then
+    evaluated with its own statistics), data bits only on a design that packs them."""
+    from dataclasses import replace as _replace
+
+    sparse = getattr(arch, "sparse", None)
+    densities: dict[str, object] = {}
+    if sparse is not None and not sparse.empty:
+        for tensor, model in problem.densities.items():
+            d = getattr(model, "density", None)
+            if d is not None and type(model).__name__ in ("Hypergeometric", "FixedStructured"):
+                model = _replace(model, density=round(d / DENSITY_GRANULARITY) * DENSITY_GRANULARITY)
+            densities[tensor] = model
+    packed = any(lv.packed for lv in arch.storage)
+    return _replace(problem, name="", densities=densities, word_bits=dict(problem.word_bits) if packed else {})
+
+
 def map_layers(problems: Sequence[Problem], arch: Architecture, mapper: MapperFn,
                jobs: int | None = None) -> dict[str, Mapping]:
-    """Search a mapping for every layer; layers of identical shape share one search, and
-    distinct shapes are searched in parallel processes (``jobs``, default: CPU count)."""
+    """Search a mapping for every layer; layers the search cannot tell apart (same shape, and
+    on sparse designs near-equal densities, see :func:`search_view`) share one search, and
+    distinct ones are searched in parallel processes (``jobs``, default: CPU count)."""
     from .mapper.cache import fingerprint, problem_key
 
     groups: dict[str, list[Problem]] = {}
     for p in problems:
-        groups.setdefault(fingerprint(problem_key(p)), []).append(p)
+        groups.setdefault(fingerprint(problem_key(search_view(p, arch))), []).append(p)
     reps = [g[0] for g in groups.values()]
     jobs = min(jobs or os.cpu_count() or 1, len(reps))
     if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
@@ -212,4 +234,4 @@ def evaluate(
     return NetworkResult(architecture, wl, tuple(results), tuple(used), tuple(sources))
 
 
-__all__ = ["evaluate", "evaluate_mapping", "map_layers", "NetworkResult"]
+__all__ = ["evaluate", "evaluate_mapping", "map_layers", "search_view", "NetworkResult"]

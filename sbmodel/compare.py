@@ -125,6 +125,11 @@ class Comparison:
         df = df.drop(columns=[c for c in ("design", "workload", "area_proxy", "onchip_bits", "compute_units")
                               if c in df and c not in keep])
         fig = breakdown_figure(df, by=by, normalize=normalize, max_points=len(self.results))
+        ticks = fig.axes[0].get_xticklabels()
+        if len(ticks) > 1 and max(len(t.get_text()) for t in ticks) > 12:  # long names: no overlap
+            for t in ticks:
+                t.set_rotation(25)
+                t.set_horizontalalignment("right")
         fig.axes[0].set_title("Energy by component" + (" and tensor" if by == "tensor" else "")
                               + f" (baseline {self.baseline[1]} on {self.baseline[0]})", fontsize=10)
         return fig

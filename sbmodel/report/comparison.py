@@ -5,17 +5,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from .network import _fmt_energy
+from .network import _fmt_bits, _fmt_energy
 
 if TYPE_CHECKING:
     from ..compare import Comparison
-
-
-def _bits(bits: float) -> str:
-    for unit, scale in (("GiB", 8 * 2 ** 30), ("MiB", 8 * 2 ** 20), ("KiB", 8 * 2 ** 10)):
-        if bits >= scale:
-            return f"{bits / scale:.2f} {unit}"
-    return f"{bits / 8:.0f} B"
 
 
 def to_table(comparison: "Comparison") -> str:
@@ -33,7 +26,7 @@ def to_table(comparison: "Comparison") -> str:
             f"{r['design']:<{design_w}} {r['workload']:<{work_w}} {_fmt_energy(r['energy_pJ']):>11} "
             f"{r['energy_vs_baseline']:>7.3f} {r['cycles']:>13,.0f} {r['cycles_vs_baseline']:>7.3f} "
             f"{r['edp_vs_baseline']:>7.3f} {r['weight_density']:>8.3f} {r['effectual_macs']:>14,.0f} "
-            f"{r['adds']:>14,.0f} {r['multiplies']:>14,.0f} {_bits(r['dram_traffic_bits']):>10} "
+            f"{r['adds']:>14,.0f} {r['multiplies']:>14,.0f} {_fmt_bits(r['dram_traffic_bits']):>10} "
             f"{r['dram_traffic_vs_baseline']:>7.3f}")
     out.append("")
     out.append("energy efficiency and speed-up over the baseline (baseline / this):")

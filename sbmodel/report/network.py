@@ -55,7 +55,7 @@ def _layer_dict(r: LayerResult, source: str) -> dict[str, Any]:
             continue
         levels.append({
             "name": lv.name, "energy_pJ": lv.energy_pJ, "leakage_pJ": lv.leakage_pJ, "cycles": lv.cycles,
-            "utilized_instances": lv.utilized_instances,
+            "utilized_instances": lv.utilized_instances, "traffic_bits": lv.traffic_bits,
             "tensors": {
                 t.tensor: {"reads": t.reads, "fills": t.fills, "updates": t.updates,
                            "energy_pJ": t.energy_pJ, "tile_size_words": t.tile_size_words,
@@ -69,6 +69,7 @@ def _layer_dict(r: LayerResult, source: str) -> dict[str, Any]:
         "computes": r.compute.actual_computes, "algorithmic_computes": r.compute.algorithmic_computes,
         "utilization": r.utilization, "compute_energy_pJ": r.compute.energy_pJ,
         "compute_actions": dict(r.compute.actions),
+        "compute_style": r.compute.style, "adds": r.compute.adds, "multiplies": r.compute.multiplies,
         "gated_computes": r.compute.actions.get("gated_compute", 0.0),
         "skipped_computes": r.compute.actions.get("skipped_compute", 0.0),
         "outermost_traffic_words": _outermost_traffic_words(r),
@@ -139,6 +140,13 @@ def _fmt_energy(pj: float) -> str:
     return f"{pj:.3f} pJ"
 
 
+def _fmt_bits(bits: float) -> str:
+    for unit, scale in (("GiB", 8 * 2 ** 30), ("MiB", 8 * 2 ** 20), ("KiB", 8 * 2 ** 10)):
+        if bits >= scale:
+            return f"{bits / scale:.2f} {unit}"
+    return f"{bits / 8:.0f} B"
+
+
 def to_table(result: NetworkResult) -> str:
     """A report a person can read in a terminal."""
     out: list[str] = []
@@ -169,20 +177,26 @@ def to_table(result: NetworkResult) -> str:
     total = sum(comp.values()) or 1.0
     for n, e in comp.items():
         out.append(f"  {n:<24} {_fmt_energy(e):>12} {100 * e / total:>6.1f}%")
+    styles = sorted({r.compute.style for r in result.layers})
+    adds = sum(r.compute.adds for r in result.layers)
+    multiplies = sum(r.compute.multiplies for r in result.layers)
+    out.append(f"  compute: {', '.join(styles)} -- {adds:,.0f} adds, {multiplies:,.0f} multiplies "
+               f"for {t['computes']:,.0f} effectual MACs")
     out.append("")
-    out.append("traffic by level (words, all layers: reads / fills / updates)")
+    out.append("traffic by level (all layers: element reads / fills / updates, and bits moved incl. metadata)")
     for n in levels:
-        r_, f_, u_ = 0.0, 0.0, 0.0
+        r_, f_, u_, bits = 0.0, 0.0, 0.0, 0.0
         for r in result.layers:
             for lv in r.levels:
                 if lv.name != n:
                     continue
+                bits += lv.traffic_bits
                 for tt in lv.tensors:
                     if tt.kept:
                         r_ += tt.reads * tt.utilized_instances
                         f_ += tt.fills * tt.utilized_instances
                         u_ += tt.updates * tt.utilized_instances
-        out.append(f"  {n:<24} {r_:>16,.0f} {f_:>16,.0f} {u_:>16,.0f}")
+        out.append(f"  {n:<24} {r_:>16,.0f} {f_:>16,.0f} {u_:>16,.0f} {_fmt_bits(bits):>12}")
     if any(_is_sparse(r) for r in result.layers):
         out.append("")
         alg = sum(r.compute.algorithmic_computes for r in result.layers)

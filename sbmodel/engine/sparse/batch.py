@@ -67,11 +67,9 @@ def vectorisable(problem: Problem, arch: Architecture, spec: SparseSpec | None) 
     """True if the array path covers this design and layer (see the module doc)."""
     if spec is None or spec.empty:
         return True
-    style = getattr(arch.compute, "style", None)
-    if style is not None and getattr(style, "kind", "mac") != "mac":
-        return False
-    if getattr(problem, "weights", None) is not None or _packed(arch):
-        return False
+    style = arch.compute.style
+    if style.kind != "mac" or style.structured is not None or _packed(arch):
+        return False  # the repetition stage changes counts or energies: the per-mapping pipeline
     if spec.has_formats or spec.has_spatial_skipping:
         return False
     return sum(not ds.read_write for ds in problem.dataspaces) == 2
