@@ -22,8 +22,9 @@ def add_sweep_parser(sub: Any) -> argparse.ArgumentParser:
         "fail (e.g. a design no mapping fits) are recorded with their error.",
     )
     p.add_argument("sweep", metavar="SWEEP.yaml", help="sweep file")
-    p.add_argument("-o", "--output", metavar="RESULTS", required=True,
-                   help="results file: .csv (append-only) or .parquet (needs pyarrow)")
+    p.add_argument("-o", "--output", metavar="RESULTS",
+                   help="results file: .csv (append-only) or .parquet (needs pyarrow); default: the sweep "
+                   "file's name with .csv, in the current folder")
     p.add_argument("-j", "--jobs", type=int, metavar="N",
                    help="local worker processes (default: one per CPU; 1 = no subprocesses)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
@@ -57,6 +58,10 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             raise SbmodelError(f"--{name} must be at least 1")
     sweep = load_sweep(args.sweep)
+    if args.output is None:
+        from pathlib import Path
+
+        args.output = Path(args.sweep).stem + ".csv"
     if args.dry_run:
         pts = points(sweep)
         print(f"sweep {sweep.name}: {len(pts)} point(s), {sweep.sampling.method} sampling over "
@@ -95,7 +100,8 @@ def add_plot_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=("pareto", "breakdown", "layers"), default="pareto",
                    help="pareto: energy vs cycles vs area proxy, non-dominated points marked; breakdown: "
                    "stacked energy per point by component; layers: per-layer bars (default: pareto)")
-    p.add_argument("-o", "--output", metavar="FIGURE", required=True, help="figure file: .pdf, .svg or .png")
+    p.add_argument("-o", "--output", metavar="FIGURE",
+                   help="figure file: .pdf, .svg or .png (default: RESULTS without suffix + _KIND.pdf)")
     p.add_argument("--no-png", action="store_true", help="do not write a .png beside a .pdf/.svg figure")
     p.add_argument("--points", type=int, nargs="+", metavar="N",
                    help="breakdown/layers: these points (default: all when few, else the non-dominated ones)")
@@ -115,6 +121,11 @@ def run_plot_command(args: argparse.Namespace) -> int:
     from ..report import plots
 
     df = plots.load_frame(args.results)
+    if args.output is None:
+        from pathlib import Path
+
+        res = Path(args.results)
+        args.output = str(res.with_name(f"{res.stem}_{args.kind}.pdf"))
     if args.kind == "pareto":
         fig = plots.pareto_figure(df, objectives=[o.strip() for o in args.objectives.split(",") if o.strip()],
                                   color_by=args.color_by)

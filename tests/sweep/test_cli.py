@@ -53,6 +53,10 @@ def test_run_quiet_off_a_terminal_then_progress(make_sweep, tiny_dir: Path):
     assert "100%" in p.stderr
     p = sbmodel("sweep", "sweep.yaml", "-o", "r.csv", "-q", cwd=tiny_dir)
     assert p.returncode == 0 and p.stderr == ""
+    p = sbmodel("sweep", "sweep.yaml", "-j", "1", cwd=tiny_dir)  # default results file: sweep.csv
+    assert p.returncode == 0 and p.stderr.rstrip().endswith("-> sweep.csv") and (tiny_dir / "sweep.csv").exists()
+    p = sbmodel("plot", "sweep.csv", "--kind", "layers", cwd=tiny_dir)  # default figure: sweep_layers.pdf
+    assert p.returncode == 0 and (tiny_dir / "sweep_layers.pdf").exists() and (tiny_dir / "sweep_layers.png").exists()
 
 
 def test_bad_options(make_sweep, tiny_dir: Path):
