@@ -272,8 +272,8 @@ def search(
     pool = searcher.pool
     if pool.count == 0:
         raise SbmodelError(
-            f"no valid mapping of layer {problem.name} on {arch.name} after {searcher.evaluations} candidate(s): "
-            "tiles do not fit the buffers, or the constraints leave no room")
+            f"no valid mapping of layer {problem.name} on {arch.name} (none of the sampled candidates fits): "
+            "its tiles do not fit the buffers, or the constraints leave no room")
     top = tuple(pool.batch.mapping(problem, i) for i in range(min(keep_top, pool.count)))
     return SearchResult(
         mapping=top[0], energy_pJ=float(pool.energy[0]), cycles=int(pool.cycles[0]), objective=",".join(names),
@@ -290,20 +290,26 @@ def dense_evaluator(problem: Problem, arch: Architecture, hardware_checks: bool 
     return lambda b: evaluate_batch(problem, arch, b)
 
 
+GIVE_UP_AFTER = 1_000_000  # sampled candidates without a single valid one: report the layer unmappable
+
+
 def _heuristic(s: Searcher, space: MapSpace, budget: int, rng: np.random.Generator, batch: int, beam: int,
                explore: float, patience: int) -> None:
     """Random phase, then best-first neighbourhood expansion with random kicks (module doc)."""
     # 1. random phase
     target = max(1, int(budget * explore))
-    rounds = 0
+    rounds = drawn = 0
     draw = batch
     while s.evaluations < target and rounds < 400:
+        if s.pool.count == 0 and drawn >= GIVE_UP_AFTER:
+            return  # nothing fits: the caller reports it
         rounds += 1
+        drawn += draw
         n, _ = s.consider(space.sample(draw, rng), limit=target - s.evaluations)
         if n < draw // 8:  # few valid candidates: draw more at once
             draw = min(draw * 2, 64 * batch)
-    while s.pool.count == 0 and rounds < 2000 and s.evaluations < budget:
-        rounds += 1  # tight spaces: keep sampling until something fits or the budget is gone
+    while s.pool.count == 0 and drawn < GIVE_UP_AFTER and s.evaluations < budget:
+        drawn += 64 * batch  # tight spaces: keep sampling until something fits or the budget is gone
         s.consider(space.sample(64 * batch, rng), limit=budget - s.evaluations)
     if s.pool.count == 0:
         return

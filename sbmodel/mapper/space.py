@@ -458,6 +458,8 @@ class MapSpace:
         """64-bit canonical hash per mapping: factors, the order of non-unit loops on levels whose
         order matters, which non-unit spatial loops run along Y, keep bits."""
         B = batch.size
+        if B == 0:
+            return np.zeros(0, np.uint64)
         tf, sf = batch.temporal, batch.spatial
         t_code = _order_code(tf, batch.temporal_order) * self.order_free[None]
         s_code = _order_code(sf, batch.spatial_order) * self.sorder_free[None]
