@@ -39,6 +39,7 @@ import numpy as np
 from ..core.architecture import Architecture
 from ..core.mapping import LevelMapping, Loop, Mapping
 from ..core.problem import Problem
+from .counts import words_per_element
 
 I64 = np.int64
 
@@ -253,14 +254,15 @@ def fits(problem: Problem, arch: Architecture, batch: MappingBatch) -> np.ndarra
     top = L - 1 - np.argmax(keep[:, ::-1, :], axis=1)
     kept = keep & (level_ids <= top[:, None, :])
     ok = np.ones(batch.size, bool)
+    wpe = words_per_element(problem, arch)
     for l, lv in enumerate(arch.storage):
         cap = lv.effective_size_words
         if cap is not None:
-            words = np.zeros(batch.size, I64)
+            words = np.zeros(batch.size)
             for t in range(shape.T):
                 tile = np.prod(_rank_extent(shape, t, ext[:, l]), axis=-1)
-                words += np.where(kept[:, l, t], tile, 0)
-            ok &= words <= cap
+                words += np.where(kept[:, l, t], tile * wpe[l, t], 0)
+            ok &= words <= cap + 1e-9
         fx, fy = arch.fanout(l)
         ax = batch.spatial_axis[:, l, :]
         sf = batch.spatial[:, l]
@@ -457,10 +459,12 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
 
     # ---- capacity and fanout --------------------------------------------------------------
     fits = np.ones(B, bool)
+    wpe = words_per_element(problem, arch)  # [L, T]: 1 unless a level packs sub-word data
+    packed = wpe != 1.0
     for l, lv in enumerate(arch.storage):
         cap = lv.effective_size_words
         if cap is not None:
-            fits &= tile[:, l, :].sum(axis=1) <= cap
+            fits &= (tile[:, l, :] * wpe[l]).sum(axis=1) <= cap + 1e-9
         fx, fy = arch.fanout(l)
         ax = batch.spatial_axis[:, l, :]
         fits &= np.prod(np.where(ax == 0, sf[:, l], 1), axis=1) <= fx
@@ -471,8 +475,8 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     cycles = compute_cycles.copy()
     for l, lv in enumerate(arch.storage):
         # words per cycle per tensor, then summed (Timeloop's and performance.py's rounding)
-        rbw = (reads[:, l] / compute_cycles[:, None]).sum(axis=1)
-        wbw = ((fills[:, l] + updates[:, l]) / compute_cycles[:, None]).sum(axis=1)
+        rbw = (reads[:, l] * wpe[l] / compute_cycles[:, None]).sum(axis=1)
+        wbw = ((fills[:, l] + updates[:, l]) * wpe[l] / compute_cycles[:, None]).sum(axis=1)
         slow = np.ones(B)
         if lv.read_bandwidth is not None:
             slow = np.minimum(slow, np.where(rbw > lv.read_bandwidth, lv.read_bandwidth / np.maximum(rbw, 1e-300), 1.0))
@@ -489,7 +493,8 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
         scale = (utilized[:, l] / cluster_util)[:, None]
         e = np.zeros((B, T))
         for count, action in ((reads[:, l], "read"), (fills[:, l], "fill"), (updates[:, l], "update")):
-            vec = -(-np.floor(count).astype(I64) // lv.block_size)
+            words = np.where(packed[l], np.ceil(count * wpe[l] - 1e-9), np.floor(count))  # energy.packed_words
+            vec = -(-words.astype(I64) // lv.block_size)
             e += vec * lv.action_energy(action)
         tensor_energy[:, l] = e * scale
         level_energy[:, l] = tensor_energy[:, l].sum(axis=1) + lv.action_energy("leak") * utilized[:, l] * cycles

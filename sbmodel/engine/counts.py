@@ -138,6 +138,20 @@ def element_bits(problem: Problem, level: StorageLevel, tensor: str) -> float | 
     return float(problem.word_bits.get(tensor, level.word_bits)) if level.packed else None
 
 
+def words_per_element(problem: Problem, arch: Architecture) -> "np.ndarray":
+    """``[L, T]`` words one element of each tensor takes at each level (capacity, traffic):
+    1 where a level does not pack data, ``bits / word_bits`` where it does."""
+    import numpy as np
+
+    out = np.ones((arch.num_levels, len(problem.dataspaces)))
+    for l, lv in enumerate(arch.storage):
+        for t, ds in enumerate(problem.dataspaces):
+            bits = element_bits(problem, lv, ds.name)
+            if bits is not None:
+                out[l, t] = bits / lv.word_bits
+    return out
+
+
 def dense_counts(problem: Problem, arch: Architecture, mapping: LoopMapping) -> LayerCounts:
     """Dense stage: loop-nest analysis of one layer on one mapping."""
     nest = build_nest(problem, mapping)

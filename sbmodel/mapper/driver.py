@@ -184,12 +184,12 @@ def sparse_fits(result: LayerResult, arch: Architecture) -> bool:
                 continue
             info = tc.sparse
             if info is None:
-                words += tc.tile_size_words
+                words += tc.words(tc.tile_size_words, spec.word_bits)  # packed levels: bits / word_bits
             else:
-                words += ceil(info.data_tile_words)
+                words += tc.words(ceil(info.data_tile_words), spec.word_bits)
                 bits += info.metadata_tile_bits
         md_cap = (spec.metadata_storage_depth * spec.metadata_storage_width_bits) // spec.multiple_buffering
-        if words > cap or bits > md_cap:
+        if words > cap + 1e-9 or bits > md_cap:
             return False
     return True
 

@@ -36,6 +36,7 @@ import numpy as np
 from ..core.architecture import Architecture
 from ..core.problem import Problem
 from ..engine.batch import MappingBatch
+from ..engine.counts import words_per_element
 from ..errors import SbmodelError
 from .constraints import Constraints, LevelConstraints, merge_level
 
@@ -201,7 +202,9 @@ class MapSpace:
         self.capacity = np.array([lv.effective_size_words if lv.effective_size_words is not None else -1
                                   for lv in arch.storage], I64)
         self.min_fill = np.array([(lv.effective_size_words or 0) * lv.min_utilization for lv in arch.storage])
-        self.tile_scale = np.ones((L, T)) if tile_scale is None else np.asarray(tile_scale, float)
+        # packed levels hold sub-word elements: a tile takes bits / word_bits words per element
+        self.tile_scale = ((np.ones((L, T)) if tile_scale is None else np.asarray(tile_scale, float))
+                           * words_per_element(problem, arch))
         self.metadata_scale = None if metadata_scale is None else np.asarray(metadata_scale, float)
         self.metadata_capacity = np.array([
             (lv.metadata_storage_depth * lv.metadata_storage_width_bits) // lv.multiple_buffering

@@ -310,14 +310,16 @@ def _check_capacity(mapping: Mapping, parsed: ParsedEntry, located: Located, arc
         keep = mapping.levels[index].keep
         if capacity is None or not keep:
             continue
-        tiles = {t: w for t, w in tile_words(mapping, problem, index).items() if t in keep}
+        # a level that packs sub-word data holds bits / word_bits words per element
+        tiles = {t: w * (problem.word_bits.get(t, level.word_bits) / level.word_bits if level.packed else 1)
+                 for t, w in tile_words(mapping, problem, index).items() if t in keep}
         needed = sum(tiles.values())
-        if needed <= capacity:
+        if needed <= capacity + 1e-9:
             continue
-        parts = " + ".join(f"{t} {w}" for t, w in tiles.items())
+        parts = " + ".join(f"{t} {w:g}" for t, w in tiles.items())
         buffering = "" if level.multiple_buffering == 1 else f" after {level.multiple_buffering:g}x buffering"
         raise located.error(parsed.level_path(index),
-                            f"{layer}the tiles kept at {level.name} need {needed} words ({parts}) but one "
+                            f"{layer}the tiles kept at {level.name} need {needed:g} words ({parts}) but one "
                             f"instance holds {capacity} words{buffering}")
 
 

@@ -40,6 +40,12 @@ _SBMODEL_ACTION.update(compression_count="compression", decompression_count="dec
 _FORMAT_ACTION = {f"{k}_{op}": (op if k == "random" else f"{k}_{op}") for k in KINDS for op in FORMAT_OPS}
 
 
+def _whole(count: float) -> float:
+    """A per-instance count as the sparse stage takes it: whole counts as ints (Sparseloop's
+    arithmetic), averages over instances that differ (e.g. 9.5 fills) kept as they are."""
+    return int(round(count)) if abs(count - round(count)) < 1e-9 else float(count)
+
+
 def _build_states(counts: LayerCounts, densities: Densities) -> tuple[list[list[TileState]], ComputeState]:
     problem = counts.problem
     states: list[list[TileState]] = []
@@ -51,7 +57,7 @@ def _build_states(counts: LayerCounts, densities: Densities) -> tuple[list[list[
             row.append(TileState(
                 tensor=ds.name, level=lc.index, read_write=ds.read_write, shape=shape,
                 tile=project(ds, {d: 1 for d in problem.dims}),
-                reads=int(round(tc.reads)), fills=int(round(tc.fills)), updates=int(round(tc.updates)),
+                reads=_whole(tc.reads), fills=_whole(tc.fills), updates=_whole(tc.updates),
                 temporal_reductions=float(tc.temporal_reductions), replication=int(tc.utilized_instances),
                 max_x=float(lc.utilized_x), max_y=float(lc.utilized_y), density=densities.of(ds.name),
             ))
