@@ -19,14 +19,19 @@ __all__ = ["search", "SearchResult", "OBJECTIVES", "MapSpace", "Constraints", "L
 def find_mapping(problem, arch, objective="edp", *, budget: int = 20_000, seed: int = 0,
                  constraints: Constraints | None = None, cache: MappingCache | None = DEFAULT_CACHE):
     """Search a mapping for one layer, reusing a cached result for an identical
-    (architecture, layer shape, statistics, settings)."""
+    (architecture, layer shape, statistics, settings).  The best candidates are evaluated
+    exactly (every stage: sparsity, repetition) and must fit the hardware; on a sparse design
+    the search runs on a calibrated surrogate (:func:`.driver.map_layer`)."""
+    from .driver import map_layer
+
     key = None
     if cache is not None:
         key = cache.key(arch, problem, objective=objective, budget=budget, seed=seed, constraints=constraints)
         hit = cache.get(key)
         if hit is not None:
             return hit
-    found = search(problem, arch, objective, budget=budget, seed=seed, constraints=constraints).mapping
+    found = map_layer(problem, arch, objective, constraints=constraints, sparse=arch.sparse, budget=budget,
+                      seed=seed).mapping
     if cache is not None:
         cache.put(key, found)
     return found

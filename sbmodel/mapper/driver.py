@@ -24,8 +24,11 @@ the batch evaluator is dense, so it serves as a *calibrated surrogate*.
 Designs the vectorised sparse evaluator covers exactly (gating/skipping
 without representation formats or spatial skipping:
 :func:`sbmodel.engine.sparse.batch.vectorisable`) skip the surrogate: the search
-ranks by exact sparse figures.  Spaces with at most ``exact_limit`` mappings skip
-it too: every mapping that passes the pre-screen is evaluated exactly.  The best exactly-evaluated
+ranks by exact sparse figures.  Designs with formats but no spatial skipping
+first try the plain dense search and evaluate its ``rerank`` best exactly; the
+surrogate rounds run only when none of those fits.  Spaces with at most
+``exact_limit`` mappings skip it too: every mapping that passes the pre-screen is
+evaluated exactly.  The best exactly-evaluated
 mapping that fits wins (objective metrics, then energy, cycles, order of
 evaluation).  Everything is deterministic for a seed.
 """
@@ -270,6 +273,20 @@ def map_layer(
     cal = Calibration.initial(problem, arch, sparse)
     slack = fanout_slack(problem, sparse)
     found: SearchResult | None = None
+    if not sparse.has_spatial_skipping:
+        # formats without spatial skipping: the dense search ranks mappings by the accesses
+        # that compression then scales; its best candidates, evaluated exactly, are as good as
+        # the surrogate's on the shipped designs, at half the cost.  The surrogate rounds run
+        # only when none of them fits (compressed tiles that only fit compressed).
+        try:
+            found = search(problem, arch, names, constraints=constraints, budget=budget, seed=seed,
+                           keep_top=top, elite=max(16, top))
+        except SbmodelError:  # no dense tile fits: only the compressed ones may
+            found = None
+        else:
+            exact.evaluate(found.top)
+            if exact.results:
+                return _outcome(exact, found, problem)
     base = dense_evaluator(problem, arch, hardware_checks=False)
     for round_ in range(max(1, rounds)):
         space = MapSpace(problem, arch, constraints, tile_scale=cal.data_scale,
