@@ -304,6 +304,17 @@ def map_layer(
             dense = base(batch)
             index = {m: i for i, m in enumerate(found.top)}
             cal = cal.refined([(r, dense, index[m]) for m, r in fresh])
+    if not exact.results and sparse.has_spatial_skipping:
+        # the surrogate's widened fanouts overbooked every candidate: fall back to mappings
+        # within the physical fanouts (spatial skipping then only leaves instances idle)
+        try:
+            plain = search(problem, arch, names, constraints=constraints, budget=max(1, budget // rounds),
+                           seed=seed, keep_top=top, elite=max(16, top))
+        except SbmodelError:
+            plain = None
+        if plain is not None:
+            exact.evaluate(plain.top)
+            found = found or plain
     return _outcome(exact, found, problem)
 
 
