@@ -2,7 +2,7 @@
 
     python benchmarks/bench_sweep.py resnet18   [--points 1000] [--budget 1000] [--jobs 2]
     python benchmarks/bench_sweep.py throughput [--points 10000] [--jobs 2]
-    python benchmarks/bench_sweep.py quality    [--budget 1000] [--designs 5]
+    python benchmarks/bench_sweep.py quality    [--budgets 300,1000] [--designs 5]
 
 * ``resnet18``: a Latin-hypercube sample of the sparse Eyeriss-v2-like design
   (``arch_specs/eyeriss_sparse.yaml``: global-buffer size and bandwidth, DRAM
@@ -15,9 +15,12 @@
   under a minute"): one conv layer with a given mapping (found once, up front),
   a 100 x 100 grid of DRAM read energy x weight density -- every point a full
   sparse evaluation, parsed, validated and written like any other.
-* ``quality``: what the smaller search budget of the ``resnet18`` run costs in
-  mapping quality: energy-delay product of ResNet-18 with that budget vs the
-  CLI's default budget (20,000), on a few designs of the sample.
+* ``quality``: what smaller search budgets cost in mapping quality: the
+  energy-delay product of ResNet-18 found with each budget vs with the CLI's
+  default budget (20,000), on a few designs of the sample.
+
+The machine is shared: each run also prints the CPU time it got, and what that
+CPU time would take on dedicated cores.
 
 Peers on this machine (DESIGN.md section 5): Timeloop's mapper 89 s and ZigZag
 70 s per ResNet-18 design point, i.e. about 25 and 19 hours for 1,000 points.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -36,6 +40,18 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the sweep's workers)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def load_note(wall: float, cpu: float, jobs: int) -> str:
+    """The machine is shared: say how much CPU the run got and what dedicated cores would give."""
+    return (f"  CPU {cpu:.0f} s in {wall:.0f} s wall = {cpu / wall:.2f} cores busy on average (load average now "
+            f"{os.getloadavg()[0]:.1f}); on {jobs} dedicated cores: ~{cpu / jobs:.0f} s")
+
 
 TIMELOOP_S_PER_POINT = 89.0
 ZIGZAG_S_PER_POINT = 70.0
@@ -79,9 +95,9 @@ def run_resnet18(args: argparse.Namespace) -> None:
         out = Path(args.out or tmp) / "resnet18.csv"
         if out.exists():
             sys.exit(f"{out} exists: give a fresh --out")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         df = run_sweep(sweep, out, jobs=args.jobs, progress=args.progress)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
         s = df.attrs["summary"]
         searches = len(list(mapping_cache_dir(out).glob("*.json")))
         totals = df[df.row == "total"]
@@ -89,6 +105,7 @@ def run_resnet18(args: argparse.Namespace) -> None:
     print(f"ResNet-18 sweep on eyeriss_sparse: {s.evaluated} points ({s.failed} failed) in {wall:.1f} s wall "
           f"on {args.jobs} worker(s): {s.evaluated / wall:.2f} points/s; {searches} layer-shape searches "
           f"(budget {args.budget}); per point median {statistics.median(per_point):.2f} s of worker time")
+    print(load_note(wall, cpu, args.jobs))
     peers = s.evaluated * TIMELOOP_S_PER_POINT / 3600, s.evaluated * ZIGZAG_S_PER_POINT / 3600
     print(f"  the same number of points at the peers' measured speed: Timeloop {peers[0]:.1f} h, "
           f"ZigZag {peers[1]:.1f} h")
@@ -121,14 +138,15 @@ def run_throughput(args: argparse.Namespace) -> None:
                                                for d in [0.05 + 0.95 * i / max(side - 1, 1) for i in range(side)]}},
             }}})
         out = Path(tmp) / "throughput.csv"
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         df = run_sweep(sweep, out, jobs=args.jobs, progress=args.progress)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
         s = df.attrs["summary"]
         per_point = df[df.row == "total"]["seconds"].dropna()
     print(f"evaluation throughput (1 conv layer, given mapping, sparse design): {s.evaluated} points "
           f"({s.failed} failed) in {wall:.1f} s wall on {args.jobs} worker(s): {s.evaluated / wall:.0f} points/s; "
           f"per point median {1000 * statistics.median(per_point):.1f} ms of worker time")
+    print(load_note(wall, cpu, args.jobs))
 
 
 def run_quality(args: argparse.Namespace) -> None:
@@ -137,24 +155,29 @@ def run_quality(args: argparse.Namespace) -> None:
     from sbmodel.sweep import load_sweep, points
     from sbmodel.sweep.point import Materialiser
 
-    sweep = load_sweep(resnet18_sweep(1000, args.budget))
+    budgets = [int(b) for b in str(args.budgets).split(",")] + [20_000]
+    sweep = load_sweep(resnet18_sweep(1000, budgets[0]))
     mat = Materialiser(sweep)
     pts = points(sweep)[:: max(1, 1000 // args.designs)][: args.designs]
-    print(f"EDP with budget {args.budget} vs 20000 (ResNet-18, eyeriss_sparse, {len(pts)} designs of the sample):")
-    ratios = []
+    print(f"ResNet-18 on eyeriss_sparse, {len(pts)} designs of the 1,000-point sample: EDP found with each "
+          f"budget / EDP with budget 20000 (search seconds in brackets)")
+    ratios: dict[int, list[float]] = {b: [] for b in budgets[:-1]}
     for pt in pts:
         arch, work = mat.architecture(pt.choices), mat.workload(pt.choices)
-        edp = {}
-        for budget in (args.budget, 20_000):
+        edp, secs = {}, {}
+        for budget in budgets:
             t0 = time.perf_counter()
             r = evaluate(arch, work, mapper=lambda p, a, b=budget: find_mapping(p, a, "edp", budget=b, seed=0,
-                                                                               cache=None))
+                                                                               cache=None), jobs=1)
             t = r.totals()
-            edp[budget] = (t["energy_pJ"] * t["cycles"], time.perf_counter() - t0)
-        ratios.append(edp[args.budget][0] / edp[20_000][0])
-        print(f"  point {pt.index:>4}: EDP ratio {ratios[-1]:.3f} ({edp[args.budget][1]:.1f} s vs "
-              f"{edp[20_000][1]:.1f} s)")
-    print(f"  geometric mean EDP ratio {statistics.geometric_mean(ratios):.3f} (1.000 = as good as budget 20000)")
+            edp[budget], secs[budget] = t["energy_pJ"] * t["cycles"], time.perf_counter() - t0
+        for b in ratios:
+            ratios[b].append(edp[b] / edp[20_000])
+        print(f"  point {pt.index:>4}: " + ", ".join(f"budget {b}: {edp[b] / edp[20_000]:.3f} ({secs[b]:.1f} s)"
+                                                    for b in budgets))
+    for b, r in ratios.items():
+        print(f"  budget {b}: geometric mean EDP ratio {statistics.geometric_mean(r):.3f}, worst {max(r):.3f} "
+              f"(1.000 = as good as budget 20000)")
 
 
 def main() -> None:
@@ -162,6 +185,7 @@ def main() -> None:
     ap.add_argument("what", choices=("resnet18", "throughput", "quality"))
     ap.add_argument("--points", type=int, default=None, help="points (default 1000 / 10000)")
     ap.add_argument("--budget", type=int, default=1000, help="mapping search budget per layer shape")
+    ap.add_argument("--budgets", default="300,1000", help="quality: budgets compared with 20000")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--designs", type=int, default=5, help="quality: designs compared")
     ap.add_argument("--out", help="resnet18: keep the results in this folder")

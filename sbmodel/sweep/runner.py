@@ -404,6 +404,28 @@ def _block(sweep: Sweep, point: Point, outcome: PointOutcome) -> list[dict[str, 
     return [{**head, **row} for row in outcome.rows]
 
 
+class _Pace:
+    """How many points to keep submitted: two per worker for slow points (few are lost if the
+    sweep is killed), more for fast ones so workers never wait on this process (about half a
+    second of work queued per worker, at most 64 points each)."""
+
+    QUEUED_S = 0.5
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.mean_s: float | None = None
+
+    def observe(self, seconds: float) -> None:
+        self.mean_s = seconds if self.mean_s is None else 0.9 * self.mean_s + 0.1 * seconds
+
+    @property
+    def window(self) -> int:
+        if self.mean_s is None:
+            return max(2, 2 * self.workers)
+        per_worker = min(64, max(2, int(self.QUEUED_S / max(self.mean_s, 1e-4))))
+        return per_worker * self.workers
+
+
 def _schedule(sweep: Sweep, pending: list[Point], executor: Any) -> Iterable[list[PointOutcome]]:
     """Submit points (group leaders first, followers once their leader is back, with its
     mappings); yield the outcomes that finish together."""
@@ -415,9 +437,9 @@ def _schedule(sweep: Sweep, pending: list[Point], executor: Any) -> Iterable[lis
     ready: deque[tuple[Point, tuple[Any, ...]]] = deque((q.popleft(), g) for g, q in groups.items())
     known: dict[tuple[Any, ...], dict[str, Any]] = {}
     in_flight: dict[Any, tuple[Point, tuple[Any, ...]]] = {}
-    window = max(2, 2 * executor.workers)
+    pace = _Pace(executor.workers)
     while ready or in_flight:
-        while ready and len(in_flight) < window:
+        while ready and len(in_flight) < pace.window:
             point, g = ready.popleft()
             task = PointTask(point.index, point.point_id, point.choices, dict(known.get(g, {})))
             in_flight[executor.submit(task)] = (point, g)
@@ -427,6 +449,7 @@ def _schedule(sweep: Sweep, pending: list[Point], executor: Any) -> Iterable[lis
             point, g = in_flight.pop(fut)
             outcome = executor.result(fut)
             outcomes.append(outcome)
+            pace.observe(outcome.seconds)
             if outcome.new_mappings:
                 known.setdefault(g, {}).update(outcome.new_mappings)
             followers = groups.get(g)

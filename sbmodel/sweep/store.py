@@ -2,9 +2,10 @@
 
 **CSV** (``results.csv``).  A header line, then for each finished point one
 *block*: its layer rows followed by its total row, every row one physical line
-(text fields are flattened to one line).  A block is written with a single
-``write`` on a file opened for appending, then ``fsync``-ed, so a killed process
-leaves complete blocks plus, at worst (power loss mid-write), a partial tail.
+(text fields are flattened to one line).  Blocks are written with a single
+``write`` on a file opened for appending as soon as the points finish (and
+``fsync``-ed at least twice a second), so a killed process leaves complete
+blocks, and a machine that goes down at worst a partial tail.
 On reopening, everything after the last total row is cut off (kept aside in
 ``results.csv.partial`` for inspection), so the file again holds complete points
 only; :func:`read_results` applies the same rule when reading a file that a
@@ -26,6 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -50,10 +52,17 @@ def _cell(value: Any) -> Any:
 class CsvLog:
     """Append-only CSV of point blocks (see the module docstring)."""
 
+    #: Blocks are written at once (a killed process loses nothing written: the data is in
+    #: the OS's page cache); ``fsync`` -- which only matters if the machine itself goes
+    #: down -- runs at most this often, so fast sweeps do not wait on the disk.
+    SYNC_INTERVAL_S = 0.5
+
     def __init__(self, path: str | Path, columns: Sequence[str]):
         self.path = Path(path)
         self.columns = list(columns)
         self._fd: int | None = None
+        self._synced = 0.0
+        self._dirty = False
 
     # ---------------------------------------------------------------- reading / repair
     def open(self) -> dict[str, str]:
@@ -109,7 +118,8 @@ class CsvLog:
 
     # ---------------------------------------------------------------- writing
     def append(self, blocks: Iterable[list[dict[str, Any]]]) -> None:
-        """Write the rows of finished points (one block each) with one write and one fsync."""
+        """Write the rows of finished points (one block each) with one write; fsync at most
+        every :attr:`SYNC_INTERVAL_S` (and on close)."""
         assert self._fd is not None, "open() first"
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -123,10 +133,16 @@ class CsvLog:
         while view:
             n = os.write(self._fd, view)
             view = view[n:]
-        os.fsync(self._fd)
+        self._dirty = True
+        now = time.monotonic()
+        if now - self._synced >= self.SYNC_INTERVAL_S:
+            os.fsync(self._fd)
+            self._synced, self._dirty = now, False
 
     def close(self) -> None:
         if self._fd is not None:
+            if self._dirty:
+                os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None
 
