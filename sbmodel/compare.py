@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .api import MapperFn, NetworkResult, evaluate
+from .api import MapperFn, NetworkResult, _load_arch, _load_workload, evaluate
 from .core import Architecture
 from .errors import SbmodelError
 from .spec.workload import Workload
@@ -127,29 +127,31 @@ class Comparison:
         fig = breakdown_figure(df, by=by, normalize=normalize, max_points=len(self.results))
         ticks = fig.axes[0].get_xticklabels()
         if len(ticks) > 1 and max(len(t.get_text()) for t in ticks) > 12:  # long names: no overlap
-            for t in ticks:
-                t.set_rotation(25)
-                t.set_horizontalalignment("right")
+            for t in ticks:  # many points: upright labels; few: slanted
+                t.set_rotation(90 if len(ticks) > 6 else 25)
+                t.set_horizontalalignment("center" if len(ticks) > 6 else "right")
         fig.axes[0].set_title("Energy by component" + (" and tensor" if by == "tensor" else "")
                               + f" (baseline {self.baseline[1]} on {self.baseline[0]})", fontsize=10)
         return fig
 
 
-def _baseline(results: Sequence[NetworkResult], spec: str | None) -> tuple[str, str]:
-    """``None``: the first pair; else ``WORKLOAD`` or ``DESIGN/WORKLOAD`` (names; a workload may
-    be given as its file, ``workloads/resnet18_sb.yaml``)."""
-    pairs = [(r.architecture.name, r.workload.name) for r in results]
+def _baseline(pairs: Sequence[tuple[str, str]], spec: str | None) -> tuple[str, str]:
+    """The (design, workload) pair ``spec`` names among ``pairs``: ``None`` is the first pair;
+    else ``WORKLOAD`` or ``DESIGN/WORKLOAD`` (names; a workload may be given as its file,
+    ``workloads/resnet18_sb.yaml``)."""
+    pairs = list(pairs)
     if spec is None:
         return pairs[0]
     design, _, rest = spec.partition("/")
     readings = [("", Path(spec).stem)] + ([(design, Path(rest).stem)] if rest else [])
-    for want_design, want_workload in readings:
-        matches = [p for p in pairs if p[1] == want_workload and (not want_design or p[0] == want_design)]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise SbmodelError(f"baseline {spec!r} names a workload of several designs; give DESIGN/WORKLOAD "
-                               f"(one of {', '.join(f'{d}/{w}' for d, w in matches)})")
+    found = [[p for p in pairs if p[1] == w and (not d or p[0] == d)] for d, w in readings]
+    unique = [m[0] for m in found if len(m) == 1]
+    if unique:
+        return unique[0]
+    ambiguous = next((m for m in found if m), None)
+    if ambiguous:
+        raise SbmodelError(f"baseline {spec!r} names a workload of several designs; give DESIGN/WORKLOAD "
+                           f"(one of {', '.join(f'{d}/{w}' for d, w in ambiguous)})")
     known = ", ".join(f"{d}/{w}" for d, w in pairs)
     raise SbmodelError(f"baseline {spec!r} is none of the compared pairs ({known})")
 
@@ -170,11 +172,15 @@ def compare(
         from .mapper import find_mapping
 
         mapper = find_mapping
-    results = tuple(evaluate(a, w, mapper=mapper, jobs=jobs) for a in archs for w in workloads)
-    names = [(r.architecture.name, r.workload.name) for r in results]
+    # load (and check) every file and the baseline before the first, long, evaluation
+    designs = [_load_arch(a) for a in archs]
+    networks = [_load_workload(w) for w in workloads]
+    names = [(a.name, w.name) for a in designs for w in networks]
     if len(set(names)) != len(names):
         raise SbmodelError("two compared designs or workloads share a name; names label the rows")
-    return Comparison(results, _baseline(results, baseline))
+    chosen = _baseline(names, baseline)
+    results = tuple(evaluate(a, w, mapper=mapper, jobs=jobs) for a in designs for w in networks)
+    return Comparison(results, chosen)
 
 
 __all__ = ["compare", "Comparison", "summary", "weight_density", "NORMALISED"]

@@ -69,11 +69,18 @@ def test_baseline_by_name_and_errors(digits_on_sparse):
     from sbmodel.compare import Comparison, _baseline
 
     results = digits_on_sparse.results
-    assert _baseline(results, "digits_sb") == ("eyeriss_sparse", "digits_sb")
-    assert _baseline(results, "eyeriss_sparse/digits_ternary") == ("eyeriss_sparse", "digits_ternary")
-    assert _baseline(results, "workloads/digits_ternary.yaml") == ("eyeriss_sparse", "digits_ternary")
+    pairs = [(r.architecture.name, r.workload.name) for r in results]
+    assert _baseline(pairs, "digits_sb") == ("eyeriss_sparse", "digits_sb")
+    assert _baseline(pairs, "eyeriss_sparse/digits_ternary") == ("eyeriss_sparse", "digits_ternary")
+    assert _baseline(pairs, "workloads/digits_ternary.yaml") == ("eyeriss_sparse", "digits_ternary")
     with pytest.raises(SbmodelError, match="baseline 'resnet18_sb' is none of the compared pairs"):
-        _baseline(results, "resnet18_sb")
+        _baseline(pairs, "resnet18_sb")
+    # with several designs a bare workload is ambiguous and DESIGN/WORKLOAD picks one
+    two = pairs + [("ucnn_like", w) for _, w in pairs]
+    assert _baseline(two, "ucnn_like/digits_sb") == ("ucnn_like", "digits_sb")
+    assert _baseline(two, "eyeriss_sparse/workloads/digits_sb.yaml") == ("eyeriss_sparse", "digits_sb")
+    with pytest.raises(SbmodelError, match="several designs; give DESIGN/WORKLOAD"):
+        _baseline(two, "digits_sb")
     df = Comparison(results, ("eyeriss_sparse", "digits_sb")).frame().set_index("workload")
     assert df.loc["digits_sb", "energy_vs_baseline"] == pytest.approx(1.0)
     assert df.loc["digits_binary", "energy_vs_baseline"] > 1.0

@@ -124,7 +124,9 @@ def layer_counts(problem: Problem, arch: Architecture, batch: MappingBatch, inde
     from .counts import ComputeCounts, LayerCounts, LevelCounts, TensorCounts, element_bits
 
     one = batch.take([index])
-    res = result if result is not None else evaluate_batch(problem, arch, one)
+    # no prefilter: the dense capacity check would zero a mapping whose tiles only fit
+    # compressed or packed, or whose fanout only spatial skipping makes fit
+    res = result if result is not None else evaluate_batch(problem, arch, one, prefilter=False)
     i = index if result is not None else 0
     if not res.exact[i]:
         raise ValueError("this mapping needs the loop-nest analysis (closed form not exact)")

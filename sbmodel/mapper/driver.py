@@ -46,6 +46,7 @@ from ..core.mapping import Mapping
 from ..core.problem import Problem
 from ..engine import evaluate_layer
 from ..engine.batch import BatchResult, MappingBatch
+from ..engine.counts import words_per_element
 from ..engine.results import LayerResult
 from ..errors import EvaluationError, SbmodelError
 from .constraints import Constraints
@@ -83,10 +84,12 @@ class Calibration:
         L, T = arch.num_levels, len(problem.dataspaces)
         return Calibration(compressed_scale(problem, arch, sparse), np.zeros((L, T)), np.ones((L, T)), 1.0, 1.0)
 
-    def refined(self, pairs: Sequence[tuple[LayerResult, BatchResult, int]]) -> "Calibration":
+    def refined(self, pairs: Sequence[tuple[LayerResult, BatchResult, int]], problem: Problem,
+                arch: Architecture) -> "Calibration":
         """Ratios measured on exactly evaluated candidates (``(exact, dense batch, row)`` triples)."""
         if not pairs:
             return self
+        dense_words = words_per_element(problem, arch)  # what the dense search charges per element
         L, T = self.data_scale.shape
         data = [[[] for _ in range(T)] for _ in range(L)]
         meta = [[[] for _ in range(T)] for _ in range(L)]
@@ -100,8 +103,14 @@ class Calibration:
                     if tr.kept and de > 0:
                         energy[l][t].append(tr.energy_pJ / de)
                     tc = counts.levels[l].tensors[t] if counts is not None else None
-                    if tc is not None and tc.kept and tc.tile_size_words > 0 and tc.sparse is not None:
-                        data[l][t].append(ceil(tc.sparse.data_tile_words) / tc.tile_size_words)
+                    if tc is None or not tc.kept or tc.tile_size_words <= 0:
+                        continue
+                    # words the exact tile takes (compressed, and at the bits the repetition
+                    # stage stores, e.g. UCNN tables) per word the dense search charged for it
+                    held = ceil(tc.sparse.data_tile_words) if tc.sparse is not None else tc.tile_size_words
+                    word_bits = arch.storage[l].word_bits
+                    data[l][t].append(tc.words(held, word_bits) / (tc.tile_size_words * dense_words[l, t]))
+                    if tc.sparse is not None:
                         meta[l][t].append(tc.sparse.metadata_tile_bits / tc.tile_size_words)
             if dense.compute_energy_pJ[i] > 0:
                 compute.append(r.compute.energy_pJ / float(dense.compute_energy_pJ[i]))
@@ -303,7 +312,7 @@ def map_layer(
             batch = MappingBatch.from_mappings(problem, list(found.top))
             dense = base(batch)
             index = {m: i for i, m in enumerate(found.top)}
-            cal = cal.refined([(r, dense, index[m]) for m, r in fresh])
+            cal = cal.refined([(r, dense, index[m]) for m, r in fresh], problem, arch)
     if not exact.results and sparse.has_spatial_skipping:
         # the surrogate's widened fanouts overbooked every candidate: fall back to mappings
         # within the physical fanouts (spatial skipping then only leaves instances idle)

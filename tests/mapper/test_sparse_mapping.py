@@ -85,3 +85,25 @@ def test_sampled_sparse_search_is_deterministic_and_fits():
     b = map_layer(problem, arch, "edp", sparse=COMPRESSED, budget=3000, exact_limit=0, seed=5)
     assert a.mapping == b.mapping and sparse_fits(a.result, arch)
     assert a.exact_evaluations >= 1
+
+
+def test_ucnn_tables_larger_than_the_packed_weights_still_get_a_fitting_mapping():
+    """ucnn_like stores 1-bit weights packed, but as UCNN indirection tables (~3.6 bits per
+    position): the dense search's best tiles overflow the weight scratchpad, and the exact
+    evaluations must teach the next round what the tables really take."""
+    from pathlib import Path
+
+    from sbmodel.engine.repetition import design_view
+    from sbmodel.mapper import find_mapping
+    from sbmodel.spec import load_architecture, load_workload
+
+    root = Path(__file__).resolve().parents[2]
+    arch = load_architecture(root / "arch_specs/ucnn_like.yaml")
+    layer = next(p for p in load_workload(root / "workloads/resnet18_binary.yaml").problems()
+                 if p.name == "layer3.0.conv1")
+    problem = design_view(layer, arch)
+    mapping = find_mapping(problem, arch, budget=20_000, cache=None)  # the default budget
+    result = evaluate_layer(problem, arch, mapping)
+    assert result.counts.compute.arithmetic.style == "ucnn"
+    assert result.counts.compute.arithmetic.weight_bits_per_position > 1.0
+    assert sparse_fits(result, arch)
