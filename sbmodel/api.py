@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping as TypingMapping, Sequence
 
 from .core import Architecture, Mapping, Problem
-from .engine import analyse_counts, dense_counts, evaluate_counts
+from .engine import analyse_counts, evaluate_counts
 from .engine.repetition import design_view
 from .engine.results import LayerResult
 from .errors import SbmodelError
@@ -117,13 +117,9 @@ def evaluate_mapping(problem: Problem, arch: Architecture, mapping: Mapping) -> 
     """One layer on one mapping.  Uses the vectorised closed form when it expresses the
     mapping exactly (perfect factors; property-tested equal to the loop-nest analysis),
     else the loop-nest analysis."""
-    from .engine.batch import MappingBatch, layer_counts
+    from .engine.batch import mapping_counts
 
-    try:
-        counts = layer_counts(problem, arch, MappingBatch.from_mappings(problem, [mapping]), 0)
-    except ValueError:
-        counts = dense_counts(problem, arch, mapping)
-    return evaluate_counts(analyse_counts(counts, arch), arch)
+    return evaluate_counts(analyse_counts(mapping_counts(problem, arch, mapping), arch), arch)
 
 _WORKER_MAPPER: MapperFn | None = None  # set before forking workers; inherited by them
 

@@ -1,5 +1,5 @@
 """Map one layer end to end: search with the batch evaluator, then choose among the best
-candidates with the exact evaluation (:func:`sbmodel.engine.evaluate_layer`).
+candidates with the exact evaluation (the dense counts of :func:`sbmodel.engine.batch.mapping_counts`, then the sparse and repetition stages).
 
 **Dense designs**: the batch evaluator is exact, so the re-evaluation of the
 ``rerank`` best only confirms the ranking (and covers mappings the closed form
@@ -44,8 +44,8 @@ import numpy as np
 from ..core.architecture import Architecture
 from ..core.mapping import Mapping
 from ..core.problem import Problem
-from ..engine import evaluate_layer
-from ..engine.batch import BatchResult, MappingBatch
+from ..engine import analyse_counts, evaluate_counts
+from ..engine.batch import BatchResult, MappingBatch, mapping_counts
 from ..engine.counts import words_per_element
 from ..engine.results import LayerResult
 from ..errors import EvaluationError, SbmodelError
@@ -226,7 +226,8 @@ class _Exact:
             self._seen.add(m)
             self.evaluated += 1
             try:
-                r = evaluate_layer(self.problem, self.arch, m, self.sparse)
+                counts = mapping_counts(self.problem, self.arch, m)  # closed form where exact
+                r = evaluate_counts(analyse_counts(counts, self.arch, self.sparse), self.arch)
             except EvaluationError:
                 self.rejected += 1
                 continue

@@ -152,9 +152,9 @@ def to_table(result: NetworkResult) -> str:
     out: list[str] = []
     p = result.provenance
     out.append(f"sbmodel: {result.workload.name} on {result.architecture.name}")
-    out.append(f"workload provenance: {p.method} -- {p.source.splitlines()[0][:110]}")
+    out.append(f"workload provenance: {p.method} -- {_clip(p.source.splitlines()[0], 90)}")
     if p.citation:
-        out.append(f"  citation: {p.citation[:110]}")
+        out.append(f"  citation: {_clip(p.citation, 100)}")
     out.append("")
     levels = [lv.name for lv in result.architecture.storage[::-1] if not lv.container_only]
     name_w = max(8, max(len(r.layer) for r in result.layers) + 1)
@@ -215,3 +215,11 @@ def to_table(result: NetworkResult) -> str:
     out.append("")
     out.append(f"mappings: {', '.join(sources)}")
     return "\n".join(out)
+
+
+def _clip(text: str, width: int) -> str:
+    """``text`` cut at a word boundary to at most ``width`` characters, marked with an ellipsis."""
+    if len(text) <= width:
+        return text
+    cut = text[:width - 1].rsplit(" ", 1)[0].rstrip(" ,;:-")
+    return cut + "…"
