@@ -45,7 +45,7 @@ from ..core.architecture import Architecture
 from ..core.mapping import Mapping
 from ..core.problem import Problem
 from ..engine import analyse_counts, evaluate_counts
-from ..engine.batch import BatchResult, MappingBatch, mapping_counts
+from ..engine.batch import BatchResult, MappingBatch, mappings_counts
 from ..engine.counts import words_per_element
 from ..engine.results import LayerResult
 from ..errors import EvaluationError, SbmodelError
@@ -220,13 +220,17 @@ class _Exact:
         """Evaluate the mappings not seen before; returns every one that could be evaluated
         (fitting or not: all of them calibrate the surrogate)."""
         out = []
-        for m in mappings:
-            if m in self._seen:
-                continue
-            self._seen.add(m)
+        fresh = [m for m in dict.fromkeys(mappings) if m not in self._seen]
+        self._seen.update(fresh)
+        try:  # dense counts of all of them at once (closed form where exact)
+            together = mappings_counts(self.problem, self.arch, fresh) if fresh else []
+        except EvaluationError:  # one of them cannot be analysed: take them one by one
+            together = [None] * len(fresh)
+        for m, counts in zip(fresh, together):
             self.evaluated += 1
             try:
-                counts = mapping_counts(self.problem, self.arch, m)  # closed form where exact
+                if counts is None:
+                    counts = mappings_counts(self.problem, self.arch, [m])[0]
                 r = evaluate_counts(analyse_counts(counts, self.arch, self.sparse), self.arch)
             except EvaluationError:
                 self.rejected += 1
