@@ -45,11 +45,13 @@ PARETO_EDGE = "#000000"
 DOMINATED = "#BBBBBB"
 
 
-def _role_color(name: str) -> str | None:
+def _role(name: str) -> tuple[int, str] | None:
+    """(how canonical the match is: the matching keyword's position, the role's colour)."""
     low = name.lower()
     for keys, color in _ROLE_RULES:
-        if any(k in low for k in keys):
-            return color
+        for rank, k in enumerate(keys):
+            if k in low:
+                return rank, color
     return None
 
 
@@ -63,9 +65,12 @@ def component_colors(names: Sequence[str]) -> dict[str, str]:
     weight stores, takes a spare colour)."""
     out: dict[str, str] = {}
     used: set[str] = set()
-    for name in names:  # roles first, so a spare never takes DRAM's wine
-        color = _role_color(name)
-        if color is not None and color not in used:
+    # roles first, so a spare never takes DRAM's wine; when two names share a role the more
+    # canonical match keeps it whatever the order (psum_spad before accumulators)
+    roles = {name: _role(name) for name in names}
+    for name in sorted((n for n in names if roles[n]), key=lambda n: roles[n][0]):  # type: ignore[index]
+        color = roles[name][1]  # type: ignore[index]
+        if color not in used:
             out[name] = color
             used.add(color)
     pool = list(_SPARE) + [c for _, c in _ROLE_RULES]

@@ -117,6 +117,14 @@ def test_palette_is_consistent(results: Path):
     assert colors["DRAM"] == component_colors(["mac", "DRAM"])["DRAM"]  # by role, whatever else is there
 
 
+def test_a_role_stays_with_its_most_canonical_name_whatever_the_order():
+    from sbmodel.report.palette import INDIGO
+
+    for names in (["accumulators", "psum_spad", "DRAM"], ["psum_spad", "accumulators", "DRAM"]):
+        colors = component_colors(names)
+        assert colors["psum_spad"] == INDIGO and colors["accumulators"] != INDIGO
+
+
 def test_palette_unique_within_a_figure():
     names = ["mac", "weight_reg", "weights_spad", "pe_spad", "shared_glb", "DRAM", "x1", "x2", "x3"]
     colors = component_colors(names)
