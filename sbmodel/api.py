@@ -138,13 +138,13 @@ def search_view(problem: Problem, arch: Architecture) -> Problem:
     evaluated with its own statistics), data bits only on a design that packs them."""
     from dataclasses import replace as _replace
 
-    sparse = getattr(arch, "sparse", None)
+    from .engine.sparse.density import FixedStructured, Hypergeometric
+
     densities: dict[str, object] = {}
-    if sparse is not None and not sparse.empty:
+    if arch.sparse is not None and not arch.sparse.empty:
         for tensor, model in problem.densities.items():
-            d = getattr(model, "density", None)
-            if d is not None and type(model).__name__ in ("Hypergeometric", "FixedStructured"):
-                model = _replace(model, density=round(d / DENSITY_GRANULARITY) * DENSITY_GRANULARITY)
+            if isinstance(model, (Hypergeometric, FixedStructured)):  # a density, not data
+                model = _replace(model, density=round(model.density / DENSITY_GRANULARITY) * DENSITY_GRANULARITY)
             densities[tensor] = model
     packed = any(lv.packed for lv in arch.storage)
     return _replace(problem, name="", densities=densities, word_bits=dict(problem.word_bits) if packed else {})

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from .api import MapperFn, NetworkResult, _load_arch, _load_workload, evaluate
 from .core import Architecture
+from .core.weights import SINGLE_MAGNITUDE_SCHEMES
 from .errors import SbmodelError
 from .spec.workload import Workload
 
@@ -50,7 +51,7 @@ def weight_density(workload: Workload) -> tuple[float, float]:
         nnz = weights * (w.density if w is not None else 1.0)
         total += weights
         nonzero += nnz
-        if w is not None and w.scheme in ("binary", "ternary", "signed-binary"):
+        if w is not None and w.scheme in SINGLE_MAGNITUDE_SCHEMES:
             q_total += weights
             q_nonzero += nnz
     return nonzero / total, (q_nonzero / q_total if q_total else float("nan"))
@@ -105,26 +106,18 @@ class Comparison:
         :mod:`sbmodel.report.plots`."""
         import pandas as pd
 
-        from .sweep.results import area_proxy, result_rows
+        from .report.plots import load_frame
 
-        rows = []
-        for point, r in enumerate(self.results):
-            for row in result_rows(r, area_proxy(r.architecture)):
-                row.update(point=point, point_id=f"{r.architecture.name}/{r.workload.name}",
-                           design=r.architecture.name, workload=r.workload.name)
-                rows.append(row)
-        return pd.DataFrame(rows)
+        return pd.concat([load_frame(r).assign(point=i, point_id=f"{r.architecture.name}/{r.workload.name}",
+                                               design=r.architecture.name, workload=r.workload.name)
+                          for i, r in enumerate(self.results)], ignore_index=True)
 
     def figure(self, by: str = "component", normalize: bool = False) -> "Figure":
         """Stacked energy of every pair by component (memory level or compute unit)."""
         from .report.plots import breakdown_figure
 
-        df = self.breakdown_frame()
-        # label points by what differs among them (design and/or workload)
-        keep = [c for c in ("design", "workload") if df[c].nunique() > 1] or ["workload"]
-        df = df.drop(columns=[c for c in ("design", "workload", "area_proxy", "onchip_bits", "compute_units")
-                              if c in df and c not in keep])
-        fig = breakdown_figure(df, by=by, normalize=normalize, max_points=len(self.results))
+        # points are labelled by what differs among them (design and/or workload)
+        fig = breakdown_figure(self.breakdown_frame(), by=by, normalize=normalize, max_points=len(self.results))
         ticks = fig.axes[0].get_xticklabels()
         if len(ticks) > 1 and max(len(t.get_text()) for t in ticks) > 12:  # long names: no overlap
             for t in ticks:  # many points: upright labels; few: slanted

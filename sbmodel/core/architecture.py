@@ -97,6 +97,11 @@ class StorageLevel:
             return None
         return int(self.size_words // self.multiple_buffering)
 
+    @property
+    def metadata_capacity_bits(self) -> int:
+        """Metadata bits available to tiles after multiple buffering (0: no metadata store)."""
+        return (self.metadata_storage_depth * self.metadata_storage_width_bits) // self.multiple_buffering
+
     def action_energy(self, action: str) -> float:
         """Energy of one vector access of ``action``; dense actions default to the
         dearest dense action, all other actions to 0 (Timeloop's convention)."""

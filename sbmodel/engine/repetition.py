@@ -45,6 +45,7 @@ ternary -- plus the format's metadata; UCNN's tables as above.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from math import ceil, log2, prod
 
 import numpy as np
@@ -53,7 +54,7 @@ from ..core.architecture import Architecture, ComputeStyle
 from ..core.problem import Problem
 from ..core.weights import WeightProfile
 from ..errors import EvaluationError
-from .counts import ArithmeticCounts, ComputeCounts, LayerCounts, LevelCounts
+from .counts import ArithmeticCounts, LayerCounts, LevelCounts
 
 CONV_TENSORS = ("Weights", "Inputs", "Outputs")
 
@@ -168,6 +169,7 @@ def reduction_chunk(problem: Problem, counts: LayerCounts, arch: Architecture) -
 
 # ---- n:m structured designs ---------------------------------------------------------------------
 
+@lru_cache(maxsize=256)  # every exact evaluation of a layer views it again
 def structured_density(profile: WeightProfile, n: int, m: int) -> float:
     """Multiply slots an n:m engine uses per weight position: each block of ``m`` weights takes
     ``ceil(k / n)`` passes of ``n`` slots for its ``k`` nonzeros (at least one pass), with ``k``

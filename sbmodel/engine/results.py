@@ -57,6 +57,11 @@ class LevelResult:
         """Bits moved in and out of this level over the layer (all tensors, data and metadata)."""
         return sum(t.traffic_bits for t in self.tensors if t.kept)
 
+    @property
+    def words_moved(self) -> float:
+        """Element reads + fills + updates of this level over the layer, all instances."""
+        return sum((t.reads + t.fills + t.updates) * t.utilized_instances for t in self.tensors if t.kept)
+
 
 @dataclass(frozen=True)
 class ComputeResult:

@@ -25,8 +25,8 @@ mean the same thing:
   along X or Y (incompatible with ``spatial_split`` on the same level).
 * **keep** / **bypass** -- tensors the level must / must not hold (added to
   the architecture's own ``must_keep`` / ``must_bypass``).
-* **max_overbooked_proportion** -- sparse tiles may overflow a buffer with at
-  most this probability (capacity is then checked at confidence 1 - p).
+* **max_overbooked_proportion** -- accepted (Timeloop's sparse overbooking) and
+  validated; capacity is always checked at confidence 1 (the largest occupancy).
 * :attr:`Constraints.min_utilization` -- the fraction of compute units a
   mapping must use (Timeloop's ``utilization``/``parallelism`` constraint).
 """
@@ -79,10 +79,6 @@ class LevelConstraints:
         if not 0.0 <= self.max_overbooked_proportion < 1.0:
             raise SbmodelError(f"max_overbooked_proportion must be in [0, 1), got {self.max_overbooked_proportion}")
 
-    @property
-    def empty(self) -> bool:
-        return self == LevelConstraints()
-
 
 @dataclass(frozen=True)
 class Constraints:
@@ -98,14 +94,6 @@ class Constraints:
     def level(self, name: str) -> LevelConstraints:
         return self.levels.get(name, LevelConstraints())
 
-    def merged(self, other: "Constraints") -> "Constraints":
-        """Both sets at once; a factor, permutation or split given twice for one level is an error
-        (like Timeloop's "re-specification" check), keep/bypass lists are united."""
-        levels = dict(self.levels)
-        for name, b in other.levels.items():
-            a = levels.get(name)
-            levels[name] = b if a is None else merge_level(a, b, name)
-        return Constraints(levels, max(self.min_utilization, other.min_utilization))
 
 
 def merge_level(a: LevelConstraints, b: LevelConstraints, name: str) -> LevelConstraints:

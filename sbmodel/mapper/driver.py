@@ -51,10 +51,11 @@ from ..engine.results import LayerResult
 from ..errors import EvaluationError, SbmodelError
 from .constraints import Constraints
 from .exhaustive import count_mappings, enumerate_mappings
-from .search import Evaluator, Objective, SearchResult, dense_evaluator, metric, objective_names, search
+from .search import Evaluator, Objective, SearchResult, dense_evaluator, metric, objective_names, rank, search
 from .space import MapSpace
 
 if TYPE_CHECKING:
+    from ..engine.counts import TensorCounts
     from ..engine.sparse.spec import SparseSpec
 
 
@@ -107,9 +108,8 @@ class Calibration:
                         continue
                     # words the exact tile takes (compressed, and at the bits the repetition
                     # stage stores, e.g. UCNN tables) per word the dense search charged for it
-                    held = ceil(tc.sparse.data_tile_words) if tc.sparse is not None else tc.tile_size_words
-                    word_bits = arch.storage[l].word_bits
-                    data[l][t].append(tc.words(held, word_bits) / (tc.tile_size_words * dense_words[l, t]))
+                    held = held_words(tc, arch.storage[l].word_bits)
+                    data[l][t].append(held / (tc.tile_size_words * dense_words[l, t]))
                     if tc.sparse is not None:
                         meta[l][t].append(tc.sparse.metadata_tile_bits / tc.tile_size_words)
             if dense.compute_energy_pJ[i] > 0:
@@ -177,6 +177,13 @@ def fanout_slack(problem: Problem, sparse: "SparseSpec | None") -> float:
     return min(64.0, 1.0 / low)
 
 
+def held_words(tc: "TensorCounts", word_bits: int) -> float:
+    """Words a kept tile takes at its largest occupancy: compressed data when the level
+    compresses it, at the bits it is stored in (packed levels: bits / word_bits)."""
+    held = ceil(tc.sparse.data_tile_words) if tc.sparse is not None else tc.tile_size_words
+    return tc.words(held, word_bits)
+
+
 def sparse_fits(result: LayerResult, arch: Architecture) -> bool:
     """Every bounded buffer holds its tiles at their largest occupancy (confidence 1), like
     Sparseloop's ``BufferLevel::ComputeScalarAccesses``: the data words (compressed tiles at their
@@ -194,13 +201,10 @@ def sparse_fits(result: LayerResult, arch: Architecture) -> bool:
         for tc in lc.tensors:
             if not tc.kept:
                 continue
-            info = tc.sparse
-            if info is None:
-                words += tc.words(tc.tile_size_words, spec.word_bits)  # packed levels: bits / word_bits
-            else:
-                words += tc.words(ceil(info.data_tile_words), spec.word_bits)
-                bits += info.metadata_tile_bits
-        md_cap = (spec.metadata_storage_depth * spec.metadata_storage_width_bits) // spec.multiple_buffering
+            words += held_words(tc, spec.word_bits)
+            if tc.sparse is not None:
+                bits += tc.sparse.metadata_tile_bits
+        md_cap = spec.metadata_capacity_bits
         if words > cap + 1e-9 or bits > md_cap:
             return False
     return True
@@ -245,9 +249,9 @@ class _Exact:
     def best(self) -> tuple[Mapping, LayerResult] | None:
         if not self.results:
             return None
-        keys = [tuple(float(metric(n, r.energy_pJ, r.cycles)) for n in self.names) + (r.energy_pJ, r.cycles, i)
-                for i, (_, r) in enumerate(self.results)]
-        return self.results[min(range(len(keys)), key=keys.__getitem__)]
+        energy = np.array([r.energy_pJ for _, r in self.results], float)
+        cycles = np.array([r.cycles for _, r in self.results], float)
+        return self.results[int(rank(self.names, energy, cycles, np.arange(len(self.results)))[0])]
 
 
 def map_layer(
@@ -335,10 +339,8 @@ def map_layer(
 def _sparse_batch_evaluator(problem: Problem, arch: Architecture, sparse: "SparseSpec") -> Evaluator | None:
     """The vectorised sparse evaluator, when it covers the design exactly (no formats, no
     spatial skipping); else None."""
-    try:
-        from ..engine.sparse.batch import evaluate_sparse_batch, vectorisable
-    except ImportError:  # pragma: no cover - older engine
-        return None
+    from ..engine.sparse.batch import evaluate_sparse_batch, vectorisable
+
     if not vectorisable(problem, arch, sparse):
         return None
     return lambda b: evaluate_sparse_batch(problem, arch, b, spec=sparse)

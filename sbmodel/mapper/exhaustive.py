@@ -50,17 +50,15 @@ def _plausible(space: MapSpace, F: np.ndarray) -> np.ndarray:
     L = space.L
     sf = F[:, L:]
     ok = (np.prod(sf, axis=2) <= space.fanout.prod(axis=1)[None]).all(axis=1)
-    if space.min_utilization > 0:
-        ok &= np.prod(sf, axis=(1, 2)) / space.arch.compute.instances >= space.min_utilization - 1e-12
     probe = MappingBatch(F[:, :L], np.zeros_like(F[:, :L]), sf, np.zeros_like(sf), np.zeros_like(sf),
                          np.broadcast_to(space.keep_rule[None] > 0, (F.shape[0], L, space.T)))
-    words = (space.tile_sizes(probe) * probe.keep * space.tile_scale[None]).sum(axis=2)
-    bounded = space.capacity >= 0
-    ok &= ((words <= space.capacity[None]) | ~bounded[None]).all(axis=1)
+    if space.min_utilization > 0:
+        ok &= space.utilization(probe) >= space.min_utilization - 1e-12
+    ok &= space.within_capacity((space.tile_sizes(probe) * probe.keep * space.tile_scale[None]).sum(axis=2))
     return ok
 
 
-def _level_orders(space: MapSpace, l: int, nonunit: np.ndarray, prefix: list[int], free: bool,
+def _level_orders(space: MapSpace, nonunit: np.ndarray, prefix: list[int], free: bool,
                   all_free_dims: bool) -> list[list[int]]:
     """Distinct loop orders of one level (innermost first) for a pattern of non-unit loops."""
     D = space.D
@@ -79,10 +77,10 @@ def _variants(space: MapSpace, t_nonunit: np.ndarray, s_nonunit: np.ndarray
     L, D = space.L, space.D
     t_opts, s_opts, k_opts = [], [], []
     for l in range(L):
-        t_opts.append(np.array(_level_orders(space, l, t_nonunit[l], space.prefix[l], bool(space.order_free[l]),
+        t_opts.append(np.array(_level_orders(space, t_nonunit[l], space.prefix[l], bool(space.order_free[l]),
                                              False), I64))
         partial_split = space.split[l] >= 0 and len(space.sprefix[l]) < D
-        s_opts.append(np.array(_level_orders(space, l, s_nonunit[l], space.sprefix[l], bool(space.sorder_free[l]),
+        s_opts.append(np.array(_level_orders(space, s_nonunit[l], space.sprefix[l], bool(space.sorder_free[l]),
                                              partial_split), I64))
         two_d = space.fans[l] and space.split[l] < 0 and space.fanout[l].min() > 1
         k_opts.append(np.arange(int(s_nonunit[l].sum()) + 1, dtype=I64) if two_d else np.array([D], I64))

@@ -27,7 +27,6 @@ in the evaluation stream (earlier wins).
 
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -257,16 +256,18 @@ def search(
             exhaustive, size = True, float(total)
             pending: list[MappingBatch] = []
             held = 0
+            pending_keys: list[np.ndarray] = []
             for cands in enumerate_mappings(space, chunk=batch * 4):
-                ok = np.nonzero(space.valid(cands))[0]
-                if ok.size:
-                    pending.append(cands.take(ok))
-                    held += ok.size
+                cands, keys = searcher.screen(cands)  # valid and new, with their keys
+                if cands.size:
+                    pending.append(cands)
+                    pending_keys.append(keys)
+                    held += cands.size
                 if held >= batch * 4:  # evaluate in large batches: the evaluator's cost is per call
-                    searcher.consider(MappingBatch.concat(pending))
-                    pending, held = [], 0
+                    searcher.consider(MappingBatch.concat(pending), keys=np.concatenate(pending_keys))
+                    pending, pending_keys, held = [], [], 0
             if pending:
-                searcher.consider(MappingBatch.concat(pending))
+                searcher.consider(MappingBatch.concat(pending), keys=np.concatenate(pending_keys))
     if not exhaustive:
         _heuristic(searcher, space, budget, np.random.default_rng(seed), batch, beam, explore, patience)
     pool = searcher.pool
@@ -285,7 +286,7 @@ def search(
 def dense_evaluator(problem: Problem, arch: Architecture, hardware_checks: bool = True) -> Evaluator:
     """The batch evaluator; without ``hardware_checks`` its dense capacity/fanout pre-filter is off
     (when the evaluator offers one) so that every candidate gets its energy and cycles."""
-    if not hardware_checks and "prefilter" in inspect.signature(evaluate_batch).parameters:
+    if not hardware_checks:
         return lambda b: evaluate_batch(problem, arch, b, prefilter=False)
     return lambda b: evaluate_batch(problem, arch, b)
 

@@ -118,7 +118,7 @@ class MapSpace:
         self.problem, self.arch = problem, arch
         self.constraints = constraints = constraints or Constraints()
         self.L, self.D, self.T = L, D, T = arch.num_levels, len(problem.dims), len(problem.dataspaces)
-        self.dim_index = dims = {d: i for i, d in enumerate(problem.dims)}
+        dims = {d: i for i, d in enumerate(problem.dims)}
         tensors = {t: i for i, t in enumerate(problem.dataspace_names)}
         names = [lv.name for lv in arch.storage]
         unknown = sorted(set(constraints.levels) - set(names))
@@ -137,14 +137,11 @@ class MapSpace:
         self.sprefix: list[list[int]] = [[] for _ in range(L)]  # spatial permutation prefixes
         self.split = -np.ones(L, I64)  # fixed spatial split, -1 = free
         self.axis_fixed = -np.ones((L, D), I64)  # our format's per-dimension axes
-        self.overbooking = np.zeros(L)
         keep_rule = np.zeros((L, T), I64)  # 1 keep, -1 bypass, 0 free
-        per_level: list[LevelConstraints] = []
         for l, lv in enumerate(arch.storage):
             lc = constraints.level(lv.name)
             if lv.constraints is not None:  # the architecture's own dataflow constraints
                 lc = merge_level(_for_layer(lv.constraints, problem), lc, lv.name)
-            per_level.append(lc)
             where = f"constraints of level {lv.name}"
 
             def idx(d: str, what: str) -> int:
@@ -174,7 +171,6 @@ class MapSpace:
                 self.split[l] = min(lc.spatial_split, D)
             for d, a in lc.spatial_axis.items():
                 self.axis_fixed[l, idx(d, "a spatial axis")] = 0 if a == "X" else 1
-            self.overbooking[l] = lc.max_overbooked_proportion
             for group, value, what in ((lv.must_keep | lc.keep, 1, "kept"), (lv.must_bypass | lc.bypass, -1, "bypassed")):
                 for t in group:
                     if t not in tensors:
@@ -195,7 +191,6 @@ class MapSpace:
             raise SbmodelError(f"the outermost level {arch.storage[-1].name} must keep every tensor")
         keep_rule[L - 1, :] = 1
         self.keep_rule = keep_rule
-        self.level_constraints = per_level
         self._axis_caps()
         self._factor_tables()
         self.min_utilization = constraints.min_utilization
@@ -207,7 +202,7 @@ class MapSpace:
                            * words_per_element(problem, arch))
         self.metadata_scale = None if metadata_scale is None else np.asarray(metadata_scale, float)
         self.metadata_capacity = np.array([
-            (lv.metadata_storage_depth * lv.metadata_storage_width_bits) // lv.multiple_buffering
+            lv.metadata_capacity_bits
             if lv.effective_size_words is not None else -1 for lv in arch.storage], float)
         self.ranks = [[[(abs(c), dims[d]) for c, d in rank] for rank in ds.projection] for ds in problem.dataspaces]
         self.free_keep = np.argwhere(keep_rule == 0)  # [(l, t)]
@@ -225,7 +220,6 @@ class MapSpace:
     def _axis_caps(self) -> None:
         """Axes each dimension's spatial loop may use at each level, and the factor caps they imply."""
         L, D = self.L, self.D
-        self.axis_ok = np.zeros((L, D, 2), bool)
         for l in range(L):
             if not self.fans[l]:
                 continue
@@ -245,7 +239,6 @@ class MapSpace:
             for d in range(D):
                 if self.axis_fixed[l, d] >= 0:
                     ok[d] &= np.arange(2) == self.axis_fixed[l, d]
-            self.axis_ok[l] = ok
             for d in range(D):
                 reach = max([int(self.fanout[l, a]) for a in (0, 1) if ok[d, a]] or [1])
                 self.cap[L + l, d] = min(self.cap[L + l, d], reach)
@@ -442,15 +435,21 @@ class MapSpace:
         ok &= ((self.keep_rule[None] == 0) | (batch.keep == (self.keep_rule[None] > 0))).all(axis=(1, 2))
         if self.min_utilization > 0:
             ok &= self.utilization(batch) >= self.min_utilization - 1e-12
-        words = (self.tile_sizes(batch) * batch.keep * self.tile_scale[None]).sum(axis=2)  # [B, L]
-        bounded = self.capacity >= 0
-        ok &= ((words <= self.capacity[None]) | ~bounded[None]).all(axis=1)
+        held = self.tile_sizes(batch) * batch.keep  # [B, L, T] dense words of the kept tiles
+        words = (held * self.tile_scale[None]).sum(axis=2)  # [B, L]
+        ok &= self.within_capacity(words)
         ok &= (words >= self.min_fill[None] - 1e-9).all(axis=1)
         if self.metadata_scale is not None:
-            bits = (self.tile_sizes(batch) * batch.keep * self.metadata_scale[None]).sum(axis=2)
+            bits = (held * self.metadata_scale[None]).sum(axis=2)
             bounded = self.metadata_capacity >= 0
             ok &= ((bits <= self.metadata_capacity[None] + 1e-9) | ~bounded[None]).all(axis=1)
         return ok
+
+    def within_capacity(self, words: np.ndarray) -> np.ndarray:
+        """``[B]``: the words each level holds (``[B, L]``, tiles scaled by ``tile_scale``) fit
+        every bounded level."""
+        bounded = self.capacity >= 0
+        return ((words <= self.capacity[None]) | ~bounded[None]).all(axis=1)
 
     def utilization(self, batch: MappingBatch) -> np.ndarray:
         """Fraction of compute units a mapping uses."""
@@ -483,7 +482,7 @@ class MapSpace:
         dimension between slots, redraw a dimension's factorisation, swap two temporal or spatial
         loops, move the X/Y split, or flip a free keep bit.  Constraints hold by construction
         except fanouts and capacity (see :meth:`valid`)."""
-        n, L, D, T = batch.size, self.L, self.D, self.T
+        n, L, D = batch.size, self.L, self.D
         F = self.factors(batch).copy()
         order, sorder = batch.temporal_order.copy(), batch.spatial_order.copy()
         keep = batch.keep.copy()
@@ -571,7 +570,7 @@ class MapSpace:
         factor moved to every other free slot, each pair of non-prefix loops swapped (temporal and
         spatial), each split moved by one, each free keep bit flipped.  Moves that leave the mapping
         unchanged or break a constraint are included (callers filter by :meth:`valid` and :meth:`keys`)."""
-        L, D, T = self.L, self.D, self.T
+        L, D = self.L, self.D
         moves_f = []  # (d, src, dst, prime index)
         for d in range(D):
             free = self.free_slots[d]
@@ -591,7 +590,6 @@ class MapSpace:
         B = batch.size
         if M == 0 or B == 0:
             return batch.take(np.zeros(0, I64))
-        parent = np.repeat(np.arange(B), M)
         move = np.tile(np.arange(M), B)
         F = np.repeat(self.factors(batch), M, axis=0)
         order = np.repeat(batch.temporal_order, M, axis=0)
@@ -634,7 +632,6 @@ class MapSpace:
             r = rows[sel]
             l, t = arr[move[sel] - off].T
             keep[r, l, t] ^= True
-        _ = parent
         return self.assemble(F, order, sorder, k, keep)
 
 

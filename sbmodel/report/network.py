@@ -42,12 +42,6 @@ def _sparse_totals(r: LayerResult) -> dict[str, dict[str, float]]:
     return out
 
 
-def _outermost_traffic_words(r: LayerResult) -> float:
-    """Words moved at the outermost level (e.g. DRAM): reads + fills + updates over instances."""
-    top = r.levels[-1]
-    return sum((t.reads + t.fills + t.updates) * t.utilized_instances for t in top.tensors if t.kept)
-
-
 def _layer_dict(r: LayerResult, source: str) -> dict[str, Any]:
     levels = []
     for lv in r.levels:
@@ -72,7 +66,7 @@ def _layer_dict(r: LayerResult, source: str) -> dict[str, Any]:
         "compute_style": r.compute.style, "adds": r.compute.adds, "multiplies": r.compute.multiplies,
         "gated_computes": r.compute.actions.get("gated_compute", 0.0),
         "skipped_computes": r.compute.actions.get("skipped_compute", 0.0),
-        "outermost_traffic_words": _outermost_traffic_words(r),
+        "outermost_traffic_words": r.levels[-1].words_moved,
         "mapping_source": source, "levels": levels,
     }
 
@@ -111,12 +105,12 @@ def to_csv(result: NetworkResult) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(header)
-    for r in result.layers:
+    sparse = [_sparse_totals(r) for r in result.layers]
+    for r, sp in zip(result.layers, sparse):
         per = {lv.name: lv.energy_pJ for lv in r.levels}
-        sp = _sparse_totals(r)
         w.writerow([r.layer, r.compute.actual_computes, r.cycles, f"{r.utilization:.6g}", repr(r.energy_pJ),
                     repr(r.compute.energy_pJ)] + [repr(per[n]) for n in level_names] +
-                   [repr(_outermost_traffic_words(r))] +
+                   [repr(r.levels[-1].words_moved)] +
                    [repr(r.compute.algorithmic_computes), repr(r.compute.actions.get("gated_compute", 0.0)),
                     repr(r.compute.actions.get("skipped_compute", 0.0))] +
                    [repr(sp[n][k]) for n in level_names for k in ("algorithmic", "gated", "skipped", "metadata_bits")])
@@ -124,11 +118,11 @@ def to_csv(result: NetworkResult) -> str:
     w.writerow(["TOTAL", t["computes"], t["cycles"], "", repr(t["energy_pJ"]),
                 repr(sum(r.compute.energy_pJ for r in result.layers))] +
                [repr(sum(lv.energy_pJ for r in result.layers for lv in r.levels if lv.name == n))
-                for n in level_names] + [repr(sum(_outermost_traffic_words(r) for r in result.layers))] +
+                for n in level_names] + [repr(sum(r.levels[-1].words_moved for r in result.layers))] +
                [repr(t["algorithmic_computes"]),
                 repr(sum(r.compute.actions.get("gated_compute", 0.0) for r in result.layers)),
                 repr(sum(r.compute.actions.get("skipped_compute", 0.0) for r in result.layers))] +
-               [repr(sum(_sparse_totals(r)[n][k] for r in result.layers))
+               [repr(sum(sp[n][k] for sp in sparse))
                 for n in level_names for k in ("algorithmic", "gated", "skipped", "metadata_bits")])
     return buf.getvalue()
 
@@ -206,8 +200,9 @@ def to_table(result: NetworkResult) -> str:
                    f"({gated:,.0f} gated, {skipped:,.0f} skipped)")
         out.append(f"  {'level':<24} {'actual':>14} {'algorithmic':>14} {'gated':>12} {'skipped':>12} "
                    f"{'metadata bits':>14}")
+        sparse = [_sparse_totals(r) for r in result.layers]
         for n in levels:
-            acc = {k: sum(_sparse_totals(r)[n][k] for r in result.layers)
+            acc = {k: sum(sp[n][k] for sp in sparse)
                    for k in ("actual", "algorithmic", "gated", "skipped", "metadata_bits")}
             out.append(f"  {n:<24} {acc['actual']:>14,.0f} {acc['algorithmic']:>14,.0f} {acc['gated']:>12,.0f} "
                        f"{acc['skipped']:>12,.0f} {acc['metadata_bits']:>14,.0f}")

@@ -37,7 +37,6 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from ..core.problem import Problem, conv_problem
 from ..core.weights import WeightProfile
-from ..errors import SpecError
 from .common import StrictModel, validate
 from .yamlio import Located, load_yaml
 
@@ -243,8 +242,6 @@ class Workload(StrictModel):
     def problems(self) -> list[Problem]:
         """The layers as problems, with their tensors' density models (for the sparse engine;
         masks are read here, on first use)."""
-        from dataclasses import replace
-
         from .sparse import layer_densities
 
         base = Path(self._file).parent if self._file else None

@@ -72,11 +72,6 @@ def area_proxy(arch: Architecture) -> dict[str, float]:
     return {"onchip_bits": bits, "compute_units": units, "area_proxy": bits + units * cells}
 
 
-def _outermost_words(r: Any) -> float:
-    top = r.levels[-1]
-    return sum((t.reads + t.fills + t.updates) * t.utilized_instances for t in top.tensors if t.kept)
-
-
 def result_rows(result: "NetworkResult", design: dict[str, float]) -> list[dict[str, Any]]:
     """Layer rows and a total row (``row``/``status`` set; parameters are added by the runner)."""
     rows: list[dict[str, Any]] = []
@@ -85,8 +80,8 @@ def result_rows(result: "NetworkResult", design: dict[str, float]) -> list[dict[
             "row": "layer", "status": "ok", "layer": r.layer, "cycles": r.cycles, "energy_pJ": r.energy_pJ,
             "computes": r.compute.actual_computes, "algorithmic_computes": r.compute.algorithmic_computes,
             # the repetition stage's split of the effectual computes (compute style mac / add / ucnn)
-            "adds": getattr(r.compute, "adds", None), "multiplies": getattr(r.compute, "multiplies", None),
-            "utilization": r.utilization, "dram_words": _outermost_words(r),
+            "adds": r.compute.adds, "multiplies": r.compute.multiplies,
+            "utilization": r.utilization, "dram_words": r.levels[-1].words_moved,
             f"energy_pJ.{r.compute.name}": r.compute.energy_pJ,
         }
         for lv in r.levels:
@@ -103,8 +98,7 @@ def result_rows(result: "NetworkResult", design: dict[str, float]) -> list[dict[
         rows.append(row)
     total: dict[str, Any] = {"row": "total", "status": "ok", "layer": ""}
     for key in SUMMED:
-        values = [r[key] for r in rows]
-        total[key] = None if any(v is None for v in values) else sum(values)
+        total[key] = sum(r[key] for r in rows)
     busy = sum(r["utilization"] * r["cycles"] for r in rows)
     total["utilization"] = busy / total["cycles"] if total["cycles"] else 0.0
     for key in rows[0] if rows else ():

@@ -43,7 +43,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
@@ -53,7 +53,7 @@ from ..errors import SpecError
 from ..spec.architecture import ArchitectureFile
 from ..spec.common import StrictModel, check, validate
 from ..spec.workload import WorkloadFile
-from ..spec.yamlio import Located, load_yaml, parse_yaml
+from ..spec.yamlio import Located, format_path, load_yaml, parse_yaml
 from .paths import ParamPath, PathError, set_paths, walk_values
 from .results import DESIGN_COLUMNS, LEAD_COLUMNS, METRIC_COLUMNS, TAIL_COLUMNS
 
@@ -217,18 +217,16 @@ def load_sweep(source: str | Path | dict[str, Any], base_dir: str | Path | None 
     if isinstance(source, dict):
         located = parse_yaml(json.dumps(source), "<sweep>")
         folder = Path(base_dir) if base_dir is not None else Path.cwd()
-        raw = json.dumps(source, sort_keys=True)
     else:
         located = load_yaml(source)
         folder = Path(base_dir) if base_dir is not None else Path(source).resolve().parent
-        raw = Path(source).read_text(encoding="utf-8")
     check(isinstance(located.data, dict) and "sweep" in located.data, located, (),
           "expected a top-level 'sweep:' mapping")
     spec = validate(SweepFile, located).sweep
-    return _resolve(spec, located, folder, raw)
+    return _resolve(spec, located, folder)
 
 
-def _resolve(spec: SweepSpec, located: Located, folder: Path, raw: str) -> Sweep:
+def _resolve(spec: SweepSpec, located: Located, folder: Path) -> Sweep:
     root: tuple[str | int, ...] = ("sweep",)
     s = spec.sampling
     if s.method == "grid":
@@ -285,7 +283,7 @@ def _resolve(spec: SweepSpec, located: Located, folder: Path, raw: str) -> Sweep
                       parameters=tuple(params), documents=docs)
     _check_targets(sweep_tmp, located)
     _check_values(sweep_tmp, located)
-    return Sweep(**{**sweep_tmp.__dict__, "fingerprint": _fingerprint(sweep_tmp, spec, raw)})
+    return replace(sweep_tmp, fingerprint=_fingerprint(sweep_tmp))
 
 
 def _parameter(name: str, ps: ParameterSpec, located: Located, where: tuple[str | int, ...], load_file) -> Parameter:
@@ -423,7 +421,7 @@ def _check_targets(sweep: Sweep, located: Located) -> None:
                     for t in targets:
                         for other_t, other in owner.items():
                             if t[: len(other_t)] == other_t or other_t[: len(t)] == t:
-                                raise located.error(at, f"{path} writes {_fmt(t)}, which parameter {other} "
+                                raise located.error(at, f"{path} writes {format_path(t)}, which parameter {other} "
                                                         f"also writes (in {_rel(f)})")
                         owner[t] = p.name
 
@@ -469,7 +467,7 @@ def apply_overrides(doc: Located, assignments: list[tuple[ParamPath, Any]]) -> A
     return set_paths(doc.data, concrete) if concrete else doc.data
 
 
-def _fingerprint(sweep: Sweep, spec: SweepSpec, raw: str) -> str:
+def _fingerprint(sweep: Sweep) -> str:
     """What every result depends on besides the point's own choices: file contents,
     mapper settings and the parameters' paths.  Part of each point's id, so changed
     inputs never reuse stale results on resume."""
@@ -477,7 +475,7 @@ def _fingerprint(sweep: Sweep, spec: SweepSpec, raw: str) -> str:
     parts = {
         "files": sorted(hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in sweep.documents),
         "mapping": hashlib.sha256(Path(sweep.mapping).read_bytes()).hexdigest() if sweep.mapping else None,
-        "mapper": spec.mapper.model_dump(),
+        "mapper": sweep.mapper.model_dump(),
         "parameters": [[p.name, [str(x) for x in p.paths]] for p in sweep.parameters],
     }
     h.update(json.dumps(parts, sort_keys=True).encode())
@@ -489,12 +487,6 @@ def _rel(path: str) -> str:
         return str(Path(path).relative_to(Path.cwd()))
     except ValueError:
         return path
-
-
-def _fmt(target: tuple[str | int, ...]) -> str:
-    from ..spec.yamlio import format_path
-
-    return format_path(target)
 
 
 __all__ = ["load_sweep", "Sweep", "Parameter", "SweepSpec", "RangeSpec", "MapperSpec", "SamplingSpec",

@@ -248,10 +248,13 @@ def read_csv_log(path: str | Path) -> "pd.DataFrame":
     lines = data.split(b"\n")
     # keep complete lines up to and including the last total row
     keep = 1
-    for i in range(1, len(lines) - 1):  # the last element is what follows the final newline
+    # the last complete total row, scanning back (a row is one line: cells carry no newlines;
+    # the last element is what follows the final newline)
+    for i in range(len(lines) - 2, 0, -1):
         fields = next(csv.reader([lines[i].decode("utf-8", "replace")]), [])
         if len(fields) > ROW_FIELD and fields[ROW_FIELD] == "total":
             keep = i + 1
+            break
     text = b"\n".join(lines[:keep]).decode("utf-8") + "\n"
     return pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""], dtype={"point_id": str, "layer": str,
                                                                                        "error": str})

@@ -77,7 +77,7 @@ def vectorisable(problem: Problem, arch: Architecture, spec: SparseSpec | None) 
 
 def _packed(arch: Architecture) -> bool:
     """Some level packs elements by their bits (counts become words: the pipeline's job)."""
-    return any(getattr(lv, "packed", False) for lv in arch.storage)
+    return any(lv.packed for lv in arch.storage)
 
 
 def evaluate_sparse_batch(problem: Problem, arch: Architecture, batch: MappingBatch, *,
@@ -151,16 +151,13 @@ def _take(res: BatchResult, idx: np.ndarray) -> BatchResult:
 def _scalar(problem: Problem, arch: Architecture, spec: SparseSpec | None, batch: MappingBatch,
             dense: BatchResult, i: int, out: _Arrays) -> bool:
     """The exact per-mapping pipeline for mapping ``i``; False if it cannot be evaluated."""
-    from .. import evaluate_counts
-    from .. import __dict__ as engine
+    from .. import analyse_counts, evaluate_counts
     from ..counts import dense_counts
 
-    # The data-dependent stages after the dense analysis (sparsity, and any later ones).
-    stages = engine.get("analyse_counts", engine["apply_sparse"])
     try:
         counts = (layer_counts(problem, arch, batch, i, dense) if dense.exact[i] and not _packed(arch)
                   else dense_counts(problem, arch, batch.mapping(problem, i)))
-        res = evaluate_counts(stages(counts, arch, spec), arch)
+        res = evaluate_counts(analyse_counts(counts, arch, spec), arch)  # sparsity, then repetition
     except EvaluationError:
         return False
     out.energy[i], out.cycles[i] = res.energy_pJ, res.cycles
@@ -487,14 +484,13 @@ class _Vector:
         enz_a, ez_a, enz_b, ez_b = nz[a], np.clip(1.0 - nz[a], 0.0, 1.0), nz[b], np.clip(1.0 - nz[b], 0.0, 1.0)
         total = self.computes
         c = self.spec.compute
-        gated = np.zeros(self.B)
-        for delta in (total * (enz_a * ez_b + ez_a * enz_b), total * ez_a * ez_b):
-            if c.gate_on_zero_operand:
-                gated = gated + delta
-        # (pairs with a missing operand have probability 0 without formats; adding 0 changes nothing)
+        # gating on a zero operand: pairs with exactly one, and with two, zero operands (pairs with a
+        # missing operand have probability 0 without formats, so nothing is skipped)
+        gated = (total * (enz_a * ez_b + ez_a * enz_b) + total * ez_a * ez_b if c.gate_on_zero_operand
+                 else np.zeros(self.B))
         self.gated_computes = np.floor(gated)
         self.skipped_computes = np.zeros(self.B)
-        self.actual_computes = total - 0.0 - self.gated_computes - 0.0
+        self.actual_computes = total - self.gated_computes
 
     # ---- cycles and energy ------------------------------------------------------------------------------
     def run(self) -> np.ndarray:
@@ -533,7 +529,6 @@ class _Vector:
             cycles = np.maximum(cycles, level_cycles)
         self.failed |= ~np.isfinite(cycles)  # (left to the pipeline, which reports the cause)
         self.cycles = np.where(np.isfinite(cycles), cycles, 0).astype(I64)
-        self.cc = cc
 
         utilized = self.dense.utilized_instances  # [B, L]
         level_energy = np.zeros((B, L))
