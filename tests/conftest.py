@@ -32,6 +32,20 @@ def require_console_script() -> str:
     return path
 
 
+def need(module: str):
+    """Import an optional dependency (torch, onnx, dask, pyarrow): skipped locally without it
+    (the README's test command installs only ``.[test]``), a failure under CI, which installs
+    it (see .ci/run).  Usable in a test or at a test module's top."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if in_ci():
+            pytest.fail(f"{module} is not installed (CI installs it: see .ci/run)")
+        pytest.skip(f"{module} is not installed", allow_module_level=True)
+
+
 def reference_root() -> Path:
     env = os.environ.get("SBMODEL_REFERENCE_DIR")
     return Path(env) if env else ROOT.parent / "shared" / "reference"

@@ -7,12 +7,10 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-import torch
-from onnx import TensorProto, helper, numpy_helper
 
 from sbmodel.spec.workload import load_workload
+from tests.conftest import need
 
 ROOT = Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(3)
@@ -66,6 +64,7 @@ def test_npz_export_json_contract(tmp_path: Path) -> None:
 
 
 def test_torch_export_with_inferred_and_traced_shapes(tmp_path: Path) -> None:
+    torch = need("torch")
     ckpt = tmp_path / "tiny.pth"
     torch.manual_seed(0)
     from tests.quant.readers.torch_models import tiny
@@ -85,6 +84,8 @@ def test_torch_export_with_inferred_and_traced_shapes(tmp_path: Path) -> None:
 
 
 def test_onnx_export(tmp_path: Path) -> None:
+    onnx = need("onnx")
+    TensorProto, helper, numpy_helper = onnx.TensorProto, onnx.helper, onnx.numpy_helper
     w = RNG.standard_normal((4, 3, 3, 3)).astype(np.float32)
     graph = helper.make_graph([helper.make_node("Conv", ["x", "c.weight"], ["y"], pads=[1, 1, 1, 1])], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 5])],

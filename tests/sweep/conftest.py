@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
+from ..conftest import need  # noqa: F401  (the sweep tests import it from here)
+
 ROOT = Path(__file__).resolve().parents[2]
 ARCH = ROOT / "arch_specs" / "eyeriss_like.yaml"
 
@@ -51,20 +53,6 @@ def make_sweep(tiny_dir: Path):
         return write_yaml(tiny_dir / name, sweep_dict(parameters, **extra))
 
     return make
-
-
-def need(module: str):
-    """Import an optional dependency: skipped locally without it, a failure under CI (which installs it)."""
-    import importlib
-
-    from ..conftest import in_ci
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        if in_ci():
-            pytest.fail(f"{module} is not installed (CI installs it: see .ci/run)")
-        pytest.skip(f"{module} is not installed")
 
 
 GLB = "architecture.levels.shared_glb.size_words"

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+
+from tests.conftest import need
+
+onnx = need("onnx")  # optional extra: skipped without it locally, required under CI
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from sbmodel.errors import SbmodelError
 from sbmodel.quant.readers import read_checkpoint

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+
+from tests.conftest import need
+
+torch = need("torch")  # optional extra: skipped without it locally, required under CI
 
 from sbmodel.errors import SbmodelError
 from sbmodel.quant.geometry import place_layers
