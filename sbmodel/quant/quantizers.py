@@ -106,7 +106,10 @@ def binarize(weights: np.ndarray) -> QuantizedWeights:
     """BWN: ``sign(W_f) * mean|W_f|`` per output filter, ``sign(0) = +1``."""
     w = _float32(weights)
     rows = filter_matrix(as_4d(w))
-    alpha = np.abs(rows).mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
+    alpha64 = np.abs(rows).mean(axis=1, keepdims=True, dtype=np.float64)
+    alpha = alpha64.astype(np.float32)
+    # a filter of tiny weights whose mean underflows float32 still gets a nonzero scale
+    alpha[(alpha == 0) & (alpha64 > 0)] = np.nextafter(np.float32(0), np.float32(1))
     codes = np.where(rows >= 0, 1, -1).astype(np.int8)
     values = codes * alpha
     return QuantizedWeights(values.reshape(w.shape), codes.reshape(w.shape), "binary", CODE_BITS["binary"],

@@ -169,3 +169,10 @@ def test_binary_invariants(w: np.ndarray) -> None:
             assert all(v != 0 for v in row)
             assert len({abs(v) for v in row}) == 1
             assert abs(abs(row[0]) - sum(abs(v) for v in latent) / len(latent)) <= 1e-5 * (1 + abs(row[0]))
+
+
+def test_binary_scale_of_a_filter_of_tiny_weights_does_not_underflow_to_zero():
+    """mean|W| of a float32 filter can be below float32's smallest subnormal (found by hypothesis):
+    the binary weights of a filter with any nonzero weight stay nonzero."""
+    q = binarize(np.array([[[[1e-45, 0.0]]]], np.float32))
+    assert (q.values != 0).all() and set(q.codes.ravel()) == {1}

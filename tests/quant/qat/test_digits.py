@@ -20,11 +20,13 @@ from sbmodel.quant.qat.train import evaluate
 from sbmodel.quant.quantizers import QuantizerConfig
 from sbmodel.quant.readers.npz import read_npz
 from sbmodel.spec.workload import load_workload
+from tests.conftest import need
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_smoke_training_and_export(tmp_path: Path) -> None:
+    need("sklearn")  # the training data (the 'train' extra)
     proc = subprocess.run([sys.executable, "-m", "sbmodel.quant.qat.digits", "--smoke", "--checkpoint-dir",
                            str(tmp_path), "--workload-dir", str(tmp_path)], capture_output=True, text=True,
                           timeout=300, cwd=ROOT)
@@ -57,6 +59,7 @@ def test_shipped_workload_matches_its_checkpoint(scheme: str, tmp_path: Path) ->
 
 @pytest.mark.parametrize("scheme", list(SHORT_NAMES))
 def test_shipped_accuracy_is_what_the_checkpoint_scores(scheme: str) -> None:
+    need("sklearn")  # the test split (the 'train' extra)
     short = SHORT_NAMES[scheme]
     path = ROOT / "examples" / "digits" / f"digits_{short}.npz"
     model = DigitsResNet(np.random.default_rng(0), None if scheme == "fp" else QuantizerConfig(scheme))  # type: ignore[arg-type]
