@@ -30,7 +30,9 @@ check agreement with the simulator on random mappings.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
+from functools import reduce
 from math import gcd
 from typing import Sequence
 
@@ -235,28 +237,58 @@ class _Shape:
             len({d for r in t for _, d in r}) == sum(len(r) for r in t) for t in self.ranks
         )
         self.bounds = np.array(problem.bounds, I64)
+        # coef[r, d]: coefficient of dimension d in rank r, all tensors' ranks stacked;
+        # tensor t owns rows rank_slice[t]
+        self.coef = np.array([[sum(c for c, dd in rank if dd == d) for d in range(self.D)]
+                              for t in self.ranks for rank in t], I64).reshape(-1, self.D)
+        first = np.cumsum([0] + [len(t) for t in self.ranks])
+        self.rank_slice = [slice(int(a), int(b)) for a, b in zip(first[:-1], first[1:])]
 
 
-def _rank_extent(shape: _Shape, t: int, ext: np.ndarray) -> np.ndarray:
-    """Per-rank extent [..., R] of tensor t for op-space extents ext[..., D]."""
+def _rank_extents(shape: _Shape, t: int, ext: np.ndarray) -> list[np.ndarray]:
+    """Extent [...] of each rank of tensor t for op-space extents ext[..., D]."""
     out = []
     for rank in shape.ranks[t]:
         acc = 1
         for c, d in rank:
             acc = acc + abs(c) * (ext[..., d] - 1)
         out.append(acc)
-    return np.stack(out, axis=-1)
+    return out
 
 
-def _translations(shape: _Shape, t: int, dims: np.ndarray, stride: np.ndarray) -> np.ndarray:
-    """Data-space move [..., R] of one iteration of loops over ``dims`` with op-space ``stride``."""
-    out = []
-    for rank in shape.ranks[t]:
-        acc = np.zeros_like(stride)
-        for c, d in rank:
-            acc = acc + np.where(dims == d, c * stride, 0)
-        out.append(acc)
-    return np.stack(out, axis=-1)
+def _rank_extent(shape: _Shape, t: int, ext: np.ndarray) -> np.ndarray:
+    """Per-rank extent [..., R] of tensor t for op-space extents ext[..., D]."""
+    return np.stack(_rank_extents(shape, t, ext), axis=-1)
+
+
+def _tile_words(shape: _Shape, ext: np.ndarray) -> np.ndarray:
+    """Words [..., T] of each tensor's tile for op-space extents ext[..., D]: the product of
+    its rank extents (elementwise, not a reduction over a short last axis)."""
+    return np.stack([reduce(operator.mul, _rank_extents(shape, t, ext)) for t in range(shape.T)], axis=-1)
+
+
+def _mesh_extents(arch: Architecture, batch: MappingBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Spatial factors along X and Y under each level [B, L], and each level's fanout [L, 2]."""
+    sf, ax = batch.spatial, batch.spatial_axis
+    limits = np.array([arch.fanout(l) for l in range(arch.num_levels)], I64).reshape(-1, 2)
+    return np.prod(np.where(ax == 0, sf, 1), axis=2), np.prod(np.where(ax == 1, sf, 1), axis=2), limits
+
+
+def _translations(shape: _Shape, dims: np.ndarray, stride: np.ndarray, dtype: type) -> np.ndarray:
+    """Data-space move [R, ...] (every tensor's ranks, rank-major) of one iteration of loops
+    over ``dims`` with op-space ``stride``.  Rank-major arrays keep per-step reductions over
+    ranks elementwise over contiguous planes, much faster than over a short last axis."""
+    return np.take(shape.coef.astype(dtype), dims, axis=1) * stride.astype(dtype)
+
+
+def _move_dtype(shape: _Shape, levels: int, ext: np.ndarray) -> type:
+    """int32 when every data-space move, running sum, walk move and rank extent provably
+    fits in it, else int64.  ``ext`` bounds every op-space step; a walk has at most one loop
+    per level and dimension, and its moves are at most 4x their total.  Integer arithmetic
+    is exact either way; int32 halves the memory traffic of the [R, B, K] arrays."""
+    step = max(int(np.abs(ext).max(initial=1)), 1)
+    per_rank = int(np.abs(shape.coef).sum(axis=1).max(initial=0))
+    return np.int32 if 4 * (levels + 1) * per_rank * step + 1 < 2**31 else I64
 
 
 def _distinct_offsets(n1: np.ndarray, a: np.ndarray, n2: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -296,21 +328,17 @@ def fits(problem: Problem, arch: Architecture, batch: MappingBatch) -> np.ndarra
     level_ids = np.arange(L)[None, :, None]
     top = L - 1 - np.argmax(keep[:, ::-1, :], axis=1)
     kept = keep & (level_ids <= top[:, None, :])
-    ok = np.ones(batch.size, bool)
-    wpe = words_per_element(problem, arch)
-    for l, lv in enumerate(arch.storage):
-        cap = lv.effective_size_words
-        if cap is not None:
-            words = np.zeros(batch.size)
-            for t in range(shape.T):
-                tile = np.prod(_rank_extent(shape, t, ext[:, l]), axis=-1)
-                words += np.where(kept[:, l, t], tile * wpe[l, t], 0)
-            ok &= words <= cap + 1e-9
-        fx, fy = arch.fanout(l)
-        ax = batch.spatial_axis[:, l, :]
-        sf = batch.spatial[:, l]
-        ok &= np.prod(np.where(ax == 0, sf, 1), axis=1) <= fx
-        ok &= np.prod(np.where(ax == 1, sf, 1), axis=1) <= fy
+    x, y, limits = _mesh_extents(arch, batch)
+    ok = np.all((x <= limits[:, 0]) & (y <= limits[:, 1]), axis=1)
+    capped = [l for l, lv in enumerate(arch.storage) if lv.effective_size_words is not None]
+    if capped:
+        cap = np.array([arch.storage[l].effective_size_words for l in capped], float)
+        wpe = words_per_element(problem, arch)[capped]
+        tile = _tile_words(shape, ext[:, capped])
+        words = np.zeros((batch.size, len(capped)))
+        for t in range(shape.T):  # summed tensor by tensor (as the rounding of the reference)
+            words += np.where(kept[:, capped, t], tile[..., t] * wpe[:, t], 0)
+        ok &= np.all(words <= cap + 1e-9, axis=1)
     return ok
 
 
@@ -336,8 +364,8 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     ext = np.cumprod(tf * sf, axis=1)  # [B, L, D] extent of the tile held at level l
     ext_below = np.concatenate([np.ones((B, 1, D), I64), ext[:, :-1]], axis=1)  # tile of level l-1
     spatial_ext = ext_below * sf  # the union of the children's tiles under level l's fanout
-    size = np.stack([np.prod(_rank_extent(shape, t, ext), axis=-1) for t in range(T)], axis=-1)  # [B, L, T]
-    spatial_size = np.stack([np.prod(_rank_extent(shape, t, spatial_ext), axis=-1) for t in range(T)], axis=-1)
+    size = _tile_words(shape, ext)  # [B, L, T]
+    spatial_size = _tile_words(shape, spatial_ext)
     fanout = np.prod(sf, axis=2)  # [B, L]: children of one instance of level l
     macs = np.prod(tf, axis=(1, 2))  # temporal iterations = computes per compute unit
     utilized = np.concatenate([np.cumprod(fanout[:, ::-1], axis=1)[:, ::-1][:, 1:], np.ones((B, 1), I64)], axis=1)
@@ -348,33 +376,32 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     # only factors > 1: a walk above level l is the suffix of loops at levels >= l.  One
     # iteration of the loop over d at level l steps the op space by ext_below * sf.
     all_n = np.take_along_axis(tf, to, 2).reshape(B, -1)
-    all_dim = to.reshape(B, -1)
     all_step = np.take_along_axis(spatial_ext, to, 2).reshape(B, -1)
-    all_lvl = np.broadcast_to(np.repeat(np.arange(L), D), all_n.shape)
-    act_all, (loop_n, loop_dim, loop_step, loop_lvl) = _compact_rows(all_n > 1, all_n, all_dim, all_step, all_lvl)
-    if loop_n.shape[1] == 0:  # no temporal loop at all: one inert column keeps shapes simple
+    act_all, order = _compaction(all_n > 1)
+    if order.shape[1] == 0:  # no temporal loop at all: one inert column keeps shapes simple
         act_all = np.zeros((B, 1), bool)
         loop_n, loop_dim, loop_step = (np.ones((B, 1), I64) for _ in range(3))
         loop_lvl = np.zeros((B, 1), I64)
+    else:
+        loop_n, loop_dim, loop_step = (np.take_along_axis(x, order, 1)
+                                       for x in (all_n, to.reshape(B, -1), all_step))
+        loop_lvl = order // D
     K = loop_n.shape[1]
     loop_n = np.where(act_all, loop_n, 1)
     # loops from position j outwards: product of factors (for reuse counts and step weights)
     later = np.cumprod(loop_n[:, ::-1], axis=1)[:, ::-1]
     later_excl = np.concatenate([later[:, 1:], np.ones((B, 1), I64)], axis=1)
     weight = (loop_n - 1) * later_excl  # occurrences of step j in a walk containing loop j
-    # Spatial loops of each fanout, inner to outer (X before Y).
-    s_dim = batch.spatial_order
-    s_n = np.take_along_axis(sf, s_dim, 2)
-    s_axis = np.take_along_axis(batch.spatial_axis, s_dim, 2)
-    s_step = np.take_along_axis(ext_below, s_dim, 2)
     relevant = np.array([[any(d == dd for rank in shape.ranks[t] for _, dd in rank) for d in range(D)]
                          for t in range(T)])  # [T, D]
     spatial_levels = [l for l in range(L) if (fanout[:, l] > 1).any()]
-    # per tensor: data-space move of one iteration of each loop, and their running sums
-    trans_all = [np.where(act_all[..., None], _translations(shape, t, loop_dim, loop_step), 0) for t in range(T)]
-    csum_all = [np.cumsum(tr, axis=1) for tr in trans_all]
+    # data-space move of one iteration of each loop (all ranks, rank-major), running sums
+    moves_dtype = _move_dtype(shape, L, np.concatenate([ext, spatial_ext], axis=1))
+    trans_all = _translations(shape, loop_dim, np.where(act_all, loop_step, 0), moves_dtype)
+    csum_all = np.cumsum(trans_all, axis=2)
     # move of step j in the walk over *all* loops: loop j advances, the loops inside rewind
-    tau_all = [2 * tr - cs for tr, cs in zip(trans_all, csum_all)]
+    tau_all = 2 * trans_all - csum_all
+    no_links = np.zeros((B, K), bool), np.zeros((B, K)), np.zeros((B, K))  # see _link_effects
 
     # ---- per fanout l (children: level l-1, or the MACs for l = 0) ------------------------
     # A: words delivered into one child's tile; P: parent accesses per parent instance;
@@ -388,34 +415,37 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
         in_walk = act_all & (loop_lvl >= l)
         start = np.argmax(in_walk, axis=1) if K else np.zeros(B, I64)
         start = np.where(in_walk.any(axis=1), start, K)
+        # a walk starting at loop `start` does not rewind the loops below it
+        flat = np.arange(B) * K + np.maximum(start - 1, 0)
+        before = np.take(csum_all.reshape(len(csum_all), -1), flat, axis=1)  # [R, B]
+        before[:, start == 0] = 0
         elements = fanout[:, l]
         fans = l in spatial_levels
+        if fans:
+            fan = _Fanout.of(arch, shape, batch, l, ext_below[:, l], moves_dtype)
+            rank_groups, ok = _group_count(fan.n, fan.trans)
+            exact &= ok
         for t in range(T):
+            ranks = shape.rank_slice[t]
             V = size[:, child, t].astype(float) if child >= 0 else np.ones(B)
-            # tile moves of this walk: tau_j = T_j - sum of T_k for walk loops k < j
-            def walk_tau() -> tuple[np.ndarray, np.ndarray]:
-                # a walk starting at loop `start` does not rewind the loops below it
-                before = csum_all[t][np.arange(B), np.maximum(start - 1, 0)]
-                before[start == 0] = 0
-                tau_ = (tau_all[t] + before[:, None, :]) * in_walk[..., None]
-                return tau_, (tau_ != 0).any(axis=2)
-            tau = moves = None
-            effect = np.zeros((B, 0), bool)
+
+            def walk_tau() -> _Moves:
+                # tile moves of this walk: tau_j = T_j - sum of T_k for walk loops k < j
+                return _Moves.of((tau_all[ranks] + before[ranks, :, None]) * in_walk)
+            moves = None
+            effect, g_link, n_link = no_links
             if fans:
-                s_trans = _translations(shape, t, s_dim[:, l], s_step[:, l])
-                s_trans = np.where((s_n[:, l] > 1)[..., None], s_trans, 0)
-                groups, ok = _group_count(s_n[:, l], s_trans)
-                exact &= ok
-                tau, moves = walk_tau()
-                effect, g_link, n_link = _link_effects(arch, l, s_n[:, l], s_axis[:, l], s_trans, groups, tau, in_walk)
+                groups = np.prod(rank_groups[ranks], axis=0)
+                moves = walk_tau()
+                effect, g_link, n_link = _link_effects(fan, ranks, groups, moves, in_walk)
             else:
                 groups = np.ones(B, I64)
-            linked = effect.any(axis=1) if effect.size else np.zeros(B, bool)
-            wt_l = np.where(in_walk, weight, 0)
+            linked = effect.any(axis=1)
             if child < 0:  # operands of the MACs: points, no temporal reuse, always the same shape
                 P[:, l, t] = macs * groups
                 Wt[:, l, t] = macs * elements
                 if linked.any():
+                    wt_l = np.where(in_walk, weight, 0)
                     mult = np.where(effect, g_link, groups[:, None])
                     P[:, l, t] = groups + np.sum(wt_l * mult, axis=1)
                     Wt[:, l, t] = elements + np.sum(wt_l * np.where(effect, elements[:, None] - n_link,
@@ -428,11 +458,11 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
             P[:, l, t] = groups
             Wt[:, l, t] = elements
             if shape.sliding[t]:
-                if tau is None:
-                    tau, moves = walk_tau()
-                E = _rank_extent(shape, t, ext[:, child])
-                partial = V[:, None] - np.prod(np.maximum(E[:, None, :] - np.abs(tau), 0), axis=2)
-                slides = np.any(moves & (partial < V[:, None]), axis=1)
+                if moves is None:
+                    moves = walk_tau()
+                E = _rank_extent(shape, t, ext[:, child]).T[:, :, None].astype(moves_dtype)
+                partial = V[:, None] - np.prod(np.maximum(E - moves.magnitude, 0), axis=0, dtype=I64)
+                slides = np.any(moves.moving & (partial < V[:, None]), axis=1)
             else:
                 slides = np.zeros(B, bool)
             stateful = needed & (slides | linked)
@@ -441,7 +471,7 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
                 if shape.sliding[t]:
                     # No step overlaps the previous tile: each step that moves it fetches it
                     # whole (a step can cancel out, e.g. P forward and R back by one).
-                    A_ct = V * (1.0 + np.sum(np.where(moves, weight, 0), axis=1))
+                    A_ct = V * (1.0 + np.sum(np.where(moves.moving, weight, 0), axis=1))
                 else:
                     # Classic reuse: the tile is re-fetched for every iteration of the loops
                     # from the first one in the walk that moves it outwards.
@@ -456,15 +486,11 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
             if stateful.any():
                 i = np.nonzero(stateful)[0]
                 if not shape.sliding[t]:
-                    partial = np.repeat(V[:, None], K, axis=1)
-                eff = effect[i] if effect.size else np.zeros((len(i), K), bool)
-                gl = g_link[i] if effect.size else np.zeros((len(i), K))
-                nl = n_link[i] if effect.size else np.zeros((len(i), K))
-                kact, (kn, ktau, kpart, keff, kg, kl) = _compact_rows(
-                    in_walk[i], loop_n[i], tau[i], partial[i], eff, gl, nl)
-                kmoves = np.any(ktau != 0, axis=2) & kact
-                acc = _walk(ktau, kmoves, kact, np.where(kact, kn, 1), kpart, V[i], keff, kg, kl, groups[i],
-                            elements[i])
+                    partial = np.broadcast_to(V[:, None], (B, K))
+                kact, (kn, kmoves, kpart, keff, kg, kl, ktau) = _compact_rows(
+                    in_walk, i, loop_n, moves.moving, partial, effect, g_link, n_link, moves.tau)
+                acc = _walk(ktau, kmoves & kact, kact, np.where(kact, kn, 1), kpart, V[i], keff, kg, kl,
+                            groups[i], elements[i])
                 A[i, child, t], P[i, l, t], Wt[i, l, t], LT[i, l, t] = acc
 
     # ---- per level: content accesses, partitions, bypass folding, reads/fills/updates -----
@@ -501,46 +527,38 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     tile = np.where(kept, size, 0)
 
     # ---- capacity and fanout --------------------------------------------------------------
-    fits = np.ones(B, bool)
     wpe = words_per_element(problem, arch)  # [L, T]: 1 unless a level packs sub-word data
     packed = wpe != 1.0
-    for l, lv in enumerate(arch.storage):
-        cap = lv.effective_size_words
-        if cap is not None:
-            fits &= (tile[:, l, :] * wpe[l]).sum(axis=1) <= cap + 1e-9
-        fx, fy = arch.fanout(l)
-        ax = batch.spatial_axis[:, l, :]
-        fits &= np.prod(np.where(ax == 0, sf[:, l], 1), axis=1) <= fx
-        fits &= np.prod(np.where(ax == 1, sf[:, l], 1), axis=1) <= fy
+    store = arch.storage
+    cap = np.array([np.inf if lv.effective_size_words is None else lv.effective_size_words for lv in store])
+    x, y, limits = _mesh_extents(arch, batch)
+    fits = np.all(((tile * wpe).sum(axis=2) <= cap + 1e-9) & (x <= limits[:, 0]) & (y <= limits[:, 1]), axis=1)
 
     # ---- cycles ---------------------------------------------------------------------------
+    # words per cycle per level and tensor, then summed (Timeloop's and performance.py's rounding)
     compute_cycles = macs.astype(float)
-    cycles = compute_cycles.copy()
-    for l, lv in enumerate(arch.storage):
-        # words per cycle per tensor, then summed (Timeloop's and performance.py's rounding)
-        rbw = (reads[:, l] * wpe[l] / compute_cycles[:, None]).sum(axis=1)
-        wbw = ((fills[:, l] + updates[:, l]) * wpe[l] / compute_cycles[:, None]).sum(axis=1)
-        slow = np.ones(B)
-        if lv.read_bandwidth is not None:
-            slow = np.minimum(slow, np.where(rbw > lv.read_bandwidth, lv.read_bandwidth / np.maximum(rbw, 1e-300), 1.0))
-        if lv.write_bandwidth is not None:
-            slow = np.minimum(slow, np.where(wbw > lv.write_bandwidth, lv.write_bandwidth / np.maximum(wbw, 1e-300), 1.0))
-        cycles = np.maximum(cycles, np.ceil(compute_cycles / slow))
+    rbw = (reads * wpe / compute_cycles[:, None, None]).sum(axis=2)
+    wbw = ((fills + updates) * wpe / compute_cycles[:, None, None]).sum(axis=2)
+    slow = np.ones((B, L))
+    for bw, limit in ((rbw, [lv.read_bandwidth for lv in store]), (wbw, [lv.write_bandwidth for lv in store])):
+        limit = np.array([np.inf if v is None else v for v in limit], float)  # inf: never limits
+        slow = np.minimum(slow, np.where(bw > limit, limit / np.maximum(bw, 1e-300), 1.0))
+    cycles = np.maximum(compute_cycles, np.ceil(compute_cycles[:, None] / slow).max(axis=1))
 
     # ---- energy ---------------------------------------------------------------------------
-    tensor_energy = np.zeros((B, L, T))
-    level_energy = np.zeros((B, L))
-    for l, lv in enumerate(arch.storage):
-        clusters = np.minimum(utilized[:, l], lv.instances // lv.cluster_size)
-        cluster_util = np.where(clusters > 0, utilized[:, l] / np.maximum(clusters, 1), 1.0)
-        scale = (utilized[:, l] / cluster_util)[:, None]
-        e = np.zeros((B, T))
-        for count, action in ((reads[:, l], "read"), (fills[:, l], "fill"), (updates[:, l], "update")):
-            words = np.where(packed[l], np.ceil(count * wpe[l] - 1e-9), np.floor(count))  # energy.packed_words
-            vec = -(-words.astype(I64) // lv.block_size)
-            e += vec * lv.action_energy(action)
-        tensor_energy[:, l] = e * scale
-        level_energy[:, l] = tensor_energy[:, l].sum(axis=1) + lv.action_energy("leak") * utilized[:, l] * cycles
+    instances = np.array([lv.instances // lv.cluster_size for lv in store])
+    block = np.array([lv.block_size for lv in store])[:, None]
+    clusters = np.minimum(utilized, instances)
+    cluster_util = np.where(clusters > 0, utilized / np.maximum(clusters, 1), 1.0)
+    scale = (utilized / cluster_util)[:, :, None]
+    e = np.zeros((B, L, T))
+    for count, action in ((reads, "read"), (fills, "fill"), (updates, "update")):
+        words = np.where(packed, np.ceil(count * wpe - 1e-9), np.floor(count))  # energy.packed_words
+        vec = -(-words.astype(I64) // block)
+        e += vec * np.array([lv.action_energy(action) for lv in store])[:, None]
+    tensor_energy = e * scale
+    leak = np.array([lv.action_energy("leak") for lv in store])
+    level_energy = tensor_energy.sum(axis=2) + leak * utilized * cycles[:, None]
     compute_energy = macs * compute_units * arch.compute.action_energy("compute")
     energy = compute_energy + level_energy.sum(axis=1)
 
@@ -553,35 +571,47 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     )
 
 
-def _compact_rows(act: np.ndarray, *arrays: np.ndarray):
-    """Move active loops to the front (stable) and trim to the longest active run."""
+def _compaction(act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stable order per row moving active loops to the front, trimmed to the longest active
+    run: (active flags, column index) in that order."""
     order = np.argsort(~act, axis=1, kind="stable")
     m = int(act.sum(axis=1).max()) if act.size else 0
-    out = []
-    for a in arrays:
-        idx = order if a.ndim == 2 else order[..., None]
-        out.append(np.take_along_axis(a, idx, 1)[:, :m])
-    return np.take_along_axis(act, order, 1)[:, :m], out
+    order = order[:, :m]
+    return np.take_along_axis(act, order, 1), order
+
+
+def _compact_rows(act: np.ndarray, rows: np.ndarray, *arrays: np.ndarray):
+    """Rows ``rows`` of ``act`` and of each array ([B, K] or rank-major [R, B, K]) with
+    active loops moved to the front (stable) and trimmed to the longest active run."""
+    kact, order = _compaction(act[rows])
+    # rank-major: a take, as a fancy index would lay the ranks out last in memory
+    return kact, [a[rows[:, None], order] if a.ndim == 2 else np.take_along_axis(a[:, rows], order[None], 2)
+                  for a in arrays]
 
 
 def _group_count(n: np.ndarray, trans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Children with distinct data (multicast groups) of a fanout, per mapping.
+    """Children with distinct data (multicast groups) of a fanout along each rank [R, B],
+    and whether every mapping's count is exact.
 
-    Offsets along each tensor rank are ``sum(i_j * T_j)``; ranks are independent
-    when every dimension indexes one rank.  Returns counts and whether exact.
+    ``n[B, S]`` spatial factors, ``trans[R, B, S]`` rank-major moves of their loops.  Offsets
+    along a rank are ``sum(i_j * T_j)`` over its moving loops, ranks are independent when
+    every dimension indexes one rank; two moving loops make :func:`_distinct_offsets`,
+    more are not counted exactly.
     """
-    B = n.shape[0]
-    count = np.ones(B, I64)
-    ok = np.ones(B, bool)
-    for r in range(trans.shape[2]):
-        moving = trans[:, :, r] != 0
-        k = moving.sum(axis=1)
-        n1, a1 = _first_two(n, np.abs(trans[:, :, r]), moving, 0)
-        n2, a2 = _first_two(n, np.abs(trans[:, :, r]), moving, 1)
-        pair = _distinct_offsets(n1, np.maximum(a1, 1), n2, np.maximum(a2, 1))
-        count *= np.where(k == 0, 1, np.where(k == 1, n1, pair))
-        ok &= k <= 2
-    return count, ok
+    step = np.abs(trans)
+    moving = step != 0
+    k = moving.sum(axis=2)
+    first = np.argmax(moving, axis=2)[..., None]
+    second = np.argmax(moving & (np.arange(n.shape[1]) > first), axis=2)[..., None]
+    fac = np.broadcast_to(n, step.shape)
+    n1 = np.take_along_axis(fac, first, 2)[..., 0]
+    count = np.where(k == 0, 1, n1)
+    two = k >= 2
+    if two.any():
+        a1, n2, a2 = (np.take_along_axis(x, j, 2)[..., 0][two]
+                      for x, j in ((step, first), (fac, second), (step, second)))
+        count[two] = _distinct_offsets(n1[two], a1, n2, a2)
+    return count, (k <= 2).all(axis=0)
 
 
 _HASH = np.random.default_rng(20261126).integers(1, 2**62, size=4096, dtype=np.int64).astype(np.uint64) | 1
@@ -595,47 +625,90 @@ def _hash_rows(x: np.ndarray, salt: int) -> np.ndarray:
         return (flat * k).sum(axis=1, dtype=np.uint64) ^ np.uint64(salt * 0x9E3779B97F4A7C15 % 2**64)
 
 
-def _link_effects(arch: Architecture, level: int, n: np.ndarray, axis: np.ndarray, trans: np.ndarray,
-                  groups: np.ndarray, tau: np.ndarray, act: np.ndarray):
+@dataclass(frozen=True)
+class _Moves:
+    """One tensor's tile moves along a walk, rank-major: ``tau[r, b, j]``, their magnitude,
+    and whether step ``j`` moves the tile at all (computed once, used by several stages)."""
+
+    tau: np.ndarray
+    magnitude: np.ndarray
+    moving: np.ndarray  # [B, K]
+
+    @staticmethod
+    def of(tau: np.ndarray) -> "_Moves":
+        return _Moves(tau, np.abs(tau), np.any(tau != 0, axis=0))
+
+
+@dataclass(frozen=True)
+class _Fanout:
+    """One level's spatial loops of factor > 1 (inner to outer, packed to the front; the
+    others move nothing) and the mesh their children occupy, shared by every tensor."""
+
+    level: int
+    n: np.ndarray  # [B, S] factors (1 past a mapping's loops)
+    axis: np.ndarray  # [B, S] 0 = X, 1 = Y
+    trans: np.ndarray  # [R, B, S] data-space move of each loop, every tensor's ranks
+    spread: np.ndarray  # [R, B] largest offset difference between two children
+    width: np.ndarray  # [B] mesh columns
+    height: np.ndarray  # [B] mesh rows
+    multi: np.ndarray  # [B] more than one child
+
+    @staticmethod
+    def of(arch: Architecture, shape: _Shape, batch: MappingBatch, level: int, ext_below: np.ndarray,
+           dtype: type) -> "_Fanout":
+        """The fanout under ``level``; ``ext_below[B, D]`` is the op-space tile of one child."""
+        fx, fy = arch.fanout(level)
+        dims = batch.spatial_order[:, level]  # spatial loops, inner to outer (X before Y)
+        n, axis, step = (np.take_along_axis(x, dims, 1)
+                         for x in (batch.spatial[:, level], batch.spatial_axis[:, level], ext_below))
+        lx = np.prod(np.where(axis == 0, n, 1), axis=1)
+        ly = np.prod(np.where(axis == 1, n, 1), axis=1)
+        multi = np.prod(n, axis=1) > 1
+        act, order = _compaction(n > 1)
+        n, axis, dims, step = (np.take_along_axis(x, order, 1) for x in (n, axis, dims, step))
+        trans = _translations(shape, dims, np.where(act, step, 0), dtype)
+        spread = np.sum(np.maximum(n - 1, 0) * np.abs(trans), axis=2)
+        return _Fanout(level, np.where(act, n, 1), np.where(act, axis, 0), trans, spread,
+                       np.maximum(fx, lx), np.maximum(fy, ly), multi)
+
+
+def _link_effects(fan: _Fanout, ranks: slice, groups: np.ndarray, moves: _Moves, act: np.ndarray):
     """For each walk step, whether children take its delta from a neighbour (Timeloop link transfers).
 
     A child ``e`` can take the delta of this step from a mesh neighbour ``n``
     that received, one step earlier, the same data: ``offset(n) - offset(e) == tau``.
     Timeloop uses the transfers when they leave fewer parent accesses (fewer
-    multicast groups).  Returns (effect[B, m], groups_left[B, m], linked_children[B, m]).
+    multicast groups).  ``ranks`` selects the tensor's rows of ``fan.trans``.
+    Returns (effect[B, m], groups_left[B, m], linked_children[B, m]).
     """
-    B, m = tau.shape[:2]
+    B, m = act.shape
     effect = np.zeros((B, m), bool)
     g_left = np.zeros((B, m))
     linked = np.zeros((B, m))
     if m == 0 or B == 0:
         return effect, g_left, linked
-    fx, fy = arch.fanout(level)
-    lx = np.prod(np.where(axis == 0, n, 1), axis=1)
-    ly = np.prod(np.where(axis == 1, n, 1), axis=1)
-    H = np.maximum(fx, lx)
-    Vs = np.maximum(fy, ly)
-    multi = np.prod(n, axis=1) > 1
+    n, trans, H, Vs = fan.n, fan.trans[ranks], fan.width, fan.height
     # Necessary condition: a step's move must be a difference of two children's offsets, so
     # it stays within their spread on every rank (and is non-zero above the MACs, where a
     # still tile delivers nothing).
-    spread = np.sum(np.maximum(n[..., None] - 1, 0) * np.abs(trans), axis=1)  # [B, R]
-    candidate = act & multi[:, None] & np.all(np.abs(tau) <= spread[:, None, :], axis=2)
-    if level > 0:
-        candidate &= np.any(tau != 0, axis=2)
-    multi &= candidate.any(axis=1)
+    candidate = act & fan.multi[:, None] & np.all(moves.magnitude <= fan.spread[ranks, :, None], axis=0)
+    if fan.level > 0:
+        candidate &= moves.moving
+    multi = fan.multi & candidate.any(axis=1)
     if not multi.any():
         return effect, g_left, linked
     rows = np.nonzero(multi)[0]
-    cfg = _hash_rows(np.concatenate([n[rows], axis[rows], trans[rows].reshape(len(rows), -1),
+    row_trans = np.moveaxis(trans[:, rows], 0, 2)  # [rows, S, R], the tables' layout
+    cfg = _hash_rows(np.concatenate([n[rows], fan.axis[rows], row_trans.reshape(len(rows), -1),
                                      H[rows, None], Vs[rows, None]], axis=1), 7)
     # enumerate the configurations not seen before (the tables are shared across calls)
     uniq, first = np.unique(cfg, return_index=True)
-    new = [(u, rows[i]) for u, i in zip(uniq, first) if int(u) not in _LINK_CONFIGS]
+    new = [(u, i) for u, i in zip(uniq, first) if int(u) not in _LINK_CONFIGS]
     if new:
         keys, vals = [], []
-        for u, b in new:
-            table = _config_links(n[b], trans[b], int(H[b]), int(Vs[b]), int(groups[b]))
+        for u, i in new:
+            b = rows[i]
+            table = _config_links(n[b], row_trans[i], int(H[b]), int(Vs[b]), int(groups[b]))
             _LINK_CONFIGS[int(u)] = bool(table)
             for tau_vec, (gl, ln) in table.items():
                 keys.append(_combine(u, _hash_rows(np.array([tau_vec]), 3)[0]))
@@ -646,7 +719,7 @@ def _link_effects(arch: Architecture, level: int, n: np.ndarray, axis: np.ndarra
     rows, cfg = rows[live], cfg[live]
     if rows.size == 0 or _LINK_TABLE.keys.size == 0:
         return effect, g_left, linked
-    sub = tau[rows]
+    sub = np.moveaxis(moves.tau[:, rows], 0, 2)  # [rows, m, R]
     step_keys = _combine(cfg[:, None], _hash_rows(sub.reshape(len(rows) * m, -1), 3).reshape(len(rows), m))
     table, values = _LINK_TABLE.keys, _LINK_TABLE.values
     pos = np.clip(np.searchsorted(table, step_keys), 0, len(table) - 1)
@@ -729,15 +802,6 @@ def _config_links(n: np.ndarray, trans: np.ndarray, H: int, Vs: int, groups: int
     return out
 
 
-def _first_two(fac: np.ndarray, step: np.ndarray, moving: np.ndarray, which: int) -> tuple[np.ndarray, np.ndarray]:
-    """Factor and step of the first (``which=0``) or second moving loop; (1, 1) if absent."""
-    rank = np.cumsum(moving, axis=1) - 1
-    sel = moving & (rank == which)
-    n = np.where(sel.any(axis=1), np.sum(np.where(sel, fac, 0), axis=1), 1)
-    a = np.where(sel.any(axis=1), np.sum(np.where(sel, step, 0), axis=1), 1)
-    return n, a
-
-
 def _walk(tau, moves, act, n, partial, V, effect, g_link, n_link, groups, elements):
     """Weighted deliveries of the binary-counter walk, with direction resets and links.
 
@@ -746,22 +810,25 @@ def _walk(tau, moves, act, n, partial, V, effect, g_link, n_link, groups, elemen
     1 = whole tile, 2 = partial.  A neighbour link can replace a parent access
     only when this delta and the previous one are non-empty and of the same
     kind (then one is the other moved by ``tau``).  ``F[b, s]`` is the state the
-    walk over the loops processed so far reaches from ``s``; ``G*[b, s]`` what it
+    walk over the loops processed so far reaches from ``s``; ``G[:, b, s]`` what it
     accumulates: child deliveries, parent accesses, multicast-weighted parent
-    accesses, link transfers.
+    accesses, link transfers (a delivered word costs 1, the groups, the elements or
+    nothing in each, unless a link replaces the access).  ``tau[r, b, j]`` is rank-major.
     """
-    B, m, _ = tau.shape
+    _, B, m = tau.shape
     first = np.stack([V, V * groups, V * elements, np.zeros(B)])
     if m == 0:
         return tuple(first)
-    eq = np.all(tau[:, :, None, :] == tau[:, None, :, :], axis=3)  # [B, m, m]
+    eq = np.all(tau[:, :, :, None] == tau[:, :, None, :], axis=0)  # [B, m, m]
     canon = np.argmax(eq, axis=1)
     if not effect.any():  # no links: the kind of delta never matters, only the direction
         A = V + _walk_directions(eq, canon, moves, act, n, partial, V)
         return A, A * groups, A * elements, np.zeros(B)
     S = 3 * (m + 1)
     F = np.tile(np.arange(S), (B, 1))
-    GA, GP, GW, GL = (np.zeros((B, S)) for _ in range(4))
+    G = np.zeros((4, B, S))  # the four accumulators, one gather and update for all
+    # what one delivered word costs in each accumulator when no link replaces the access
+    plain = np.stack([np.ones(B), groups, elements, np.zeros(B)])[:, :, None]
     rows = np.arange(B)[:, None]
     full_size = partial >= V[:, None]
     Vc = V[:, None]
@@ -778,26 +845,25 @@ def _walk(tau, moves, act, n, partial, V, effect, g_link, n_link, groups, elemen
         d2 = np.where(mv, np.where(d1 == 0, canon[:, j][:, None] + 1, np.where(same, d1, 0)), d1)
         s2 = d2 * 3 + kind
         scale = (n[:, j] - 1)[:, None]
+        cost = plain
         if effect[:, j].any():
             link = effect[:, j][:, None] & (kind == k1) & (kind != 0)
-            gp = np.where(link, g_link[:, j][:, None], groups[:, None])
-            wt = np.where(link, (elements - n_link[:, j])[:, None], elements[:, None])
-            lt = np.where(link, n_link[:, j][:, None], 0.0)
-        else:
-            gp, wt, lt = groups[:, None], elements[:, None], 0.0
-        newA = GA + scale * (delta + np.take_along_axis(GA, s2, 1))
-        newP = GP + scale * (delta * gp + np.take_along_axis(GP, s2, 1))
-        newW = GW + scale * (delta * wt + np.take_along_axis(GW, s2, 1))
-        newL = GL + scale * (delta * lt + np.take_along_axis(GL, s2, 1))
+            cost = np.empty((4, B, S))
+            cost[0] = 1.0
+            cost[1] = np.where(link, g_link[:, j][:, None], groups[:, None])
+            cost[2] = np.where(link, (elements - n_link[:, j])[:, None], elements[:, None])
+            cost[3] = np.where(link, n_link[:, j][:, None], 0.0)
+        newG = delta * cost  # G + scale * (delta * cost + G[s2]), without temporaries
+        newG += np.take_along_axis(G, s2[None], 2)
+        newG *= scale
+        newG += G
         newF = np.take_along_axis(F, s2, 1)
         if on.all():
-            GA, GP, GW, GL, F = newA, newP, newW, newL, newF
+            G, F = newG, newF
         else:
-            o = on[:, None]
-            GA, GP, GW, GL, F = (np.where(o, a, b) for a, b in
-                                 ((newA, GA), (newP, GP), (newW, GW), (newL, GL), (newF, F)))
+            G, F = np.where(on[:, None], newG, G), np.where(on[:, None], newF, F)
     start = 0 * 3 + 1  # no direction yet, last delta = the whole tile
-    return (first[0] + GA[:, start], first[1] + GP[:, start], first[2] + GW[:, start], first[3] + GL[:, start])
+    return tuple(first + G[:, :, start])
 
 
 def _walk_directions(eq, canon, moves, act, n, partial, V) -> np.ndarray:

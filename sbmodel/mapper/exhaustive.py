@@ -54,7 +54,7 @@ def _plausible(space: MapSpace, F: np.ndarray) -> np.ndarray:
                          np.broadcast_to(space.keep_rule[None] > 0, (F.shape[0], L, space.T)))
     if space.min_utilization > 0:
         ok &= space.utilization(probe) >= space.min_utilization - 1e-12
-    ok &= space.within_capacity((space.tile_sizes(probe) * probe.keep * space.tile_scale[None]).sum(axis=2))
+    ok &= space.within_capacity((space.tile_sizes(F) * probe.keep * space.tile_scale[None]).sum(axis=2))
     return ok
 
 

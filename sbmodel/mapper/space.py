@@ -78,15 +78,22 @@ def count_factorisations(n: int, caps: tuple[int, ...]) -> int:
 
 
 def factor_table(n: int, caps: tuple[int, ...], limit: int = TABLE_LIMIT) -> np.ndarray | None:
-    """All ordered factorisations (rows) of ``n`` within ``caps``, or None if more than ``limit``."""
-    caps = tuple(int(min(c, n)) for c in caps)
+    """All ordered factorisations (rows) of ``n`` within ``caps``, or None if more than ``limit``
+    (read-only: shared by every map space of the same layer shape, e.g. across sweep points)."""
+    return _factor_table(n, tuple(int(min(c, n)) for c in caps), limit)
+
+
+@lru_cache(maxsize=1024)
+def _factor_table(n: int, caps: tuple[int, ...], limit: int) -> np.ndarray | None:
     total = _count(n, caps)
     if total > limit:
         return None
     if not caps:
-        return np.ones((1, 0), I64) if n == 1 else np.zeros((0, 0), I64)
-    rows = _rows(n, caps)
-    return np.array(rows, I64).reshape(-1, len(caps))
+        table = np.ones((1, 0), I64) if n == 1 else np.zeros((0, 0), I64)
+    else:
+        table = np.array(_rows(n, caps), I64).reshape(-1, len(caps))
+    table.flags.writeable = False
+    return table
 
 
 @lru_cache(maxsize=1024)
@@ -343,13 +350,18 @@ class MapSpace:
                 break
         return out
 
-    def sample(self, n: int, rng: np.random.Generator) -> MappingBatch:
-        """``n`` random mappings within the constraints (capacity and fanouts not yet checked)."""
+    def sample(self, n: int, rng: np.random.Generator, *, fitting: bool = False) -> MappingBatch:
+        """``n`` random mappings within the constraints (fanouts not yet checked).  With
+        ``fitting``, draws whose factors and keep bits overflow a buffer (:meth:`storage_ok`) are
+        dropped before their loop orders are drawn, so fewer than ``n`` may come back."""
         F = self.sample_factors(n, rng)
+        keep = np.where(self.keep_rule[None] == 0, rng.random((n, self.L, self.T)) < 0.5, self.keep_rule[None] > 0)
+        if fitting:
+            ok = np.nonzero(self.storage_ok(F, keep))[0]
+            F, keep, n = F[ok], keep[ok], ok.size
         order = self._random_orders(n, rng, self.prefix, self.order_free)
         sorder = self._random_orders(n, rng, self.sprefix, self.sorder_free)
         k = rng.integers(0, self.D + 1, (n, self.L))
-        keep = np.where(self.keep_rule[None] == 0, rng.random((n, self.L, self.T)) < 0.5, self.keep_rule[None] > 0)
         return self.assemble(F, order, sorder, k, keep)
 
     def _random_orders(self, n: int, rng: np.random.Generator, prefixes: list[list[int]],
@@ -411,13 +423,15 @@ class MapSpace:
     def factors(self, batch: MappingBatch) -> np.ndarray:
         return np.concatenate([batch.temporal, batch.spatial], axis=1)
 
-    def tile_sizes(self, batch: MappingBatch) -> np.ndarray:
-        """Dense tile size ``[B, L, T]`` (words) of every tensor at every level."""
-        ext = np.cumprod(batch.temporal * batch.spatial, axis=1)
-        out = np.ones((batch.size, self.L, self.T), I64)
+    def tile_sizes(self, F: np.ndarray) -> np.ndarray:
+        """Dense tile size ``[B, L, T]`` (words) of every tensor at every level, from the factors
+        ``F[B, 2L, D]`` (:meth:`factors`)."""
+        L = self.L
+        ext = np.cumprod(F[:, :L] * F[:, L:], axis=1)
+        out = np.ones((F.shape[0], L, self.T), I64)
         for t, ranks in enumerate(self.ranks):
             for rank in ranks:
-                acc = np.ones((batch.size, self.L), I64)
+                acc = np.ones((F.shape[0], L), I64)
                 for c, d in rank:
                     acc = acc + c * (ext[:, :, d] - 1)
                 out[:, :, t] *= acc
@@ -425,7 +439,8 @@ class MapSpace:
 
     def valid(self, batch: MappingBatch) -> np.ndarray:
         """Within the constraints, the fanouts, the minimum utilisation and every buffer's capacity
-        (compressed tiles scaled by ``tile_scale``)."""
+        (compressed tiles scaled by ``tile_scale``).  The cheap checks run first; tile sizes are
+        computed only for the candidates that pass them."""
         F = self.factors(batch)
         ok = ((F <= self.cap[None]) & ((self.fixed[None] < 0) | (F == self.fixed[None]))).all(axis=(1, 2))
         ok &= (np.prod(F, axis=1) == self.bounds[None]).all(axis=1)
@@ -435,9 +450,17 @@ class MapSpace:
         ok &= ((self.keep_rule[None] == 0) | (batch.keep == (self.keep_rule[None] > 0))).all(axis=(1, 2))
         if self.min_utilization > 0:
             ok &= self.utilization(batch) >= self.min_utilization - 1e-12
-        held = self.tile_sizes(batch) * batch.keep  # [B, L, T] dense words of the kept tiles
+        rows = np.nonzero(ok)[0]
+        if rows.size:
+            ok[rows] = self.storage_ok(F[rows], batch.keep[rows])
+        return ok
+
+    def storage_ok(self, F: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """``[B]``: the kept tiles of factors ``F[B, 2L, D]`` fit every buffer (scaled by
+        ``tile_scale``), fill each to its minimum utilisation, and their metadata fits."""
+        held = self.tile_sizes(F) * keep  # [B, L, T] dense words of the kept tiles
         words = (held * self.tile_scale[None]).sum(axis=2)  # [B, L]
-        ok &= self.within_capacity(words)
+        ok = self.within_capacity(words)
         ok &= (words >= self.min_fill[None] - 1e-9).all(axis=1)
         if self.metadata_scale is not None:
             bits = (held * self.metadata_scale[None]).sum(axis=2)
@@ -567,9 +590,10 @@ class MapSpace:
 
     def neighbourhood(self, batch: MappingBatch) -> MappingBatch:
         """Every single-move neighbour of every mapping in ``batch``: each distinct prime of each
-        factor moved to every other free slot, each pair of non-prefix loops swapped (temporal and
-        spatial), each split moved by one, each free keep bit flipped.  Moves that leave the mapping
-        unchanged or break a constraint are included (callers filter by :meth:`valid` and :meth:`keys`)."""
+        factor moved to every other free slot, each pair of non-prefix loops (not both unit) swapped
+        (temporal and spatial), each split moved by one, each free keep bit flipped.  Only moves
+        that change the mapping are built (most (prime, slot) pairs of a mapping name a factor 1);
+        moves that break a constraint are included (callers filter by :meth:`valid` and :meth:`keys`)."""
         L, D = self.L, self.D
         moves_f = []  # (d, src, dst, prime index)
         for d in range(D):
@@ -586,27 +610,39 @@ class MapSpace:
         ksteps = [(l, s) for l in range(L) if self.fans[l] and self.split[l] < 0 and self.fanout[l].min() > 1
                   for s in (-1, 1)]
         flips = [tuple(x) for x in self.free_keep]
-        M = len(moves_f) + len(swaps_t) + len(swaps_s) + len(ksteps) + len(flips)
         B = batch.size
-        if M == 0 or B == 0:
-            return batch.take(np.zeros(0, I64))
-        move = np.tile(np.arange(M), B)
-        F = np.repeat(self.factors(batch), M, axis=0)
-        order = np.repeat(batch.temporal_order, M, axis=0)
-        sorder = np.repeat(batch.spatial_order, M, axis=0)
-        keep = np.repeat(batch.keep, M, axis=0)
-        k = np.repeat(self.splits(batch), M, axis=0)
-        rows = np.arange(B * M)
-        off = 0
+        F0 = self.factors(batch)
+        # which (mapping, move) pairs change the mapping, move kind by move kind, in move order
+        live: list[np.ndarray] = []
+        primes_moved = np.zeros((B, 0), I64)
         if moves_f:
             mf = np.array(moves_f, I64)
+            src_value = F0[:, mf[:, 1], mf[:, 0]]  # [B, moves]
+            primes_moved = self.prime_of[np.minimum(src_value, self.prime_of.shape[0] - 1), mf[None, :, 3]]
+            live.append(primes_moved > 1)
+        for table, order, factors in ((swaps_t, batch.temporal_order, batch.temporal),
+                                      (swaps_s, batch.spatial_order, batch.spatial)):
+            if table:  # swapping two unit loops leaves every real loop where it was
+                l, a, b = np.array(table, I64).T
+                nonunit = np.take_along_axis(factors > 1, order, 2)  # [B, L, D] by position
+                live.append(nonunit[:, l, a] | nonunit[:, l, b])
+        live.append(np.ones((B, len(ksteps) + len(flips)), bool))
+        live_all = np.concatenate(live, axis=1)  # [B, M]
+        if live_all.size == 0 or not live_all.any():
+            return batch.take(np.zeros(0, I64))
+        parent, move = np.nonzero(live_all)  # row-major: parent by parent, moves in order
+        F = F0[parent]
+        order = batch.temporal_order[parent]
+        sorder = batch.spatial_order[parent]
+        keep = batch.keep[parent]
+        k = self.splits(batch)[parent]
+        rows = np.arange(parent.size)
+        off = 0
+        if moves_f:
             sel = move < len(mf)
             r = rows[sel]
-            d, s, t, j = mf[move[sel]].T
-            v = F[r, s, d]
-            p = self.prime_of[np.minimum(v, self.prime_of.shape[0] - 1), j]
-            ok = p > 1
-            r, d, s, t, p = r[ok], d[ok], s[ok], t[ok], p[ok]
+            d, s, t, _ = mf[move[sel]].T
+            p = primes_moved[parent[sel], move[sel]]
             F[r, s, d] //= p
             F[r, t, d] *= p
             off += len(mf)

@@ -12,6 +12,7 @@ the tile of that tensor the loop walks over.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Mapping as TMapping
 
 from ...core.architecture import Architecture
@@ -48,6 +49,11 @@ class CompleteNest:
 
     def mold(self, level: int, k: int) -> dict[str, int]:
         return dict(self.molds[level][k])
+
+    def mold_tile(self, ds: DataSpace, level: int, k: int) -> Tile:
+        """The tile of ``ds`` that loop ``k``'s mold covers (memoised: the candidates a mapper
+        re-ranks share most of their molds)."""
+        return _project_box(ds, self.molds[level][k])
 
     def level_mold(self, level: int) -> dict[str, int]:
         """The box a level's whole tile spans (its outermost loop's mold)."""
@@ -101,6 +107,11 @@ def complete_nest(problem: Problem, arch: Architecture, mapping: Mapping) -> Com
 def project(ds: DataSpace, box: TMapping[str, int]) -> Tile:
     """The tile of tensor ``ds`` an operation-space box covers (holes of strided ranks included)."""
     return Tile(tuple(box_extent(rank, box) for rank in ds.projection))
+
+
+@lru_cache(maxsize=1 << 16)
+def _project_box(ds: DataSpace, box: Box) -> Tile:
+    return project(ds, dict(box))
 
 
 def scalar_box(problem: Problem) -> dict[str, int]:

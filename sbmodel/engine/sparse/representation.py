@@ -195,7 +195,7 @@ def define_formats(states: list[list[TileState]], nest: CompleteNest, problem: P
                     lp = nest.levels[l][k]
                     if lp.dim in dims:
                         loops.insert(0, lp)
-                        tiles.insert(0, project(ds, nest.mold(l, k)))
+                        tiles.insert(0, nest.mold_tile(ds, l, k))
             if not pretile:
                 below = {d: 1 for d in problem.dims}
                 below_res = {d: 1 for d in problem.dims}
