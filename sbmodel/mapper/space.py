@@ -28,7 +28,7 @@ dimension and every sampled factor already honours fixed and maximum factors.
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from math import factorial, prod
 
 import numpy as np
@@ -588,42 +588,45 @@ class MapSpace:
         order[rows, lsel] = o
         return order
 
-    def neighbourhood(self, batch: MappingBatch) -> MappingBatch:
-        """Every single-move neighbour of every mapping in ``batch``: each distinct prime of each
-        factor moved to every other free slot, each pair of non-prefix loops (not both unit) swapped
-        (temporal and spatial), each split moved by one, each free keep bit flipped.  Only moves
-        that change the mapping are built (most (prime, slot) pairs of a mapping name a factor 1);
-        moves that break a constraint are included (callers filter by :meth:`valid` and :meth:`keys`)."""
+    @cached_property
+    def _moves(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The single moves of :meth:`neighbourhood`, fixed by the space: prime moves
+        ``(d, src, dst, prime index)``, temporal and spatial swaps ``(l, a, b)``, split steps
+        ``(l, +-1)`` and keep flips ``(l, t)``."""
         L, D = self.L, self.D
-        moves_f = []  # (d, src, dst, prime index)
-        for d in range(D):
-            free = self.free_slots[d]
-            for s in free:
-                for t in free:
-                    if s != t:
-                        for j in range(self.max_distinct):
-                            moves_f.append((d, s, t, j))
+        moves_f = [(d, s, t, j) for d in range(D) for s in self.free_slots[d] for t in self.free_slots[d]
+                   if s != t for j in range(self.max_distinct)]
         swaps_t = [(l, a, b) for l in range(L) if self.order_free[l]
                    for a in range(len(self.prefix[l]), D) for b in range(a + 1, D)]
         swaps_s = [(l, a, b) for l in range(L) if self.sorder_free[l]
                    for a in range(len(self.sprefix[l]), D) for b in range(a + 1, D)]
         ksteps = [(l, s) for l in range(L) if self.fans[l] and self.split[l] < 0 and self.fanout[l].min() > 1
                   for s in (-1, 1)]
-        flips = [tuple(x) for x in self.free_keep]
+        return (np.array(moves_f, I64).reshape(-1, 4), np.array(swaps_t, I64).reshape(-1, 3),
+                np.array(swaps_s, I64).reshape(-1, 3), np.array(ksteps, I64).reshape(-1, 2),
+                np.asarray(self.free_keep, I64).reshape(-1, 2))
+
+    def neighbourhood(self, batch: MappingBatch) -> MappingBatch:
+        """Every single-move neighbour of every mapping in ``batch``: each distinct prime of each
+        factor moved to every other free slot, each pair of non-prefix loops (not both unit) swapped
+        (temporal and spatial), each split moved by one, each free keep bit flipped.  Only moves
+        that change the mapping are built (most (prime, slot) pairs of a mapping name a factor 1);
+        moves that break a constraint are included (callers filter by :meth:`valid` and :meth:`keys`)."""
+        D = self.D
+        moves_f, swaps_t, swaps_s, ksteps, flips = self._moves
         B = batch.size
         F0 = self.factors(batch)
         # which (mapping, move) pairs change the mapping, move kind by move kind, in move order
         live: list[np.ndarray] = []
         primes_moved = np.zeros((B, 0), I64)
-        if moves_f:
-            mf = np.array(moves_f, I64)
-            src_value = F0[:, mf[:, 1], mf[:, 0]]  # [B, moves]
-            primes_moved = self.prime_of[np.minimum(src_value, self.prime_of.shape[0] - 1), mf[None, :, 3]]
+        if len(moves_f):
+            src_value = F0[:, moves_f[:, 1], moves_f[:, 0]]  # [B, moves]
+            primes_moved = self.prime_of[np.minimum(src_value, self.prime_of.shape[0] - 1), moves_f[None, :, 3]]
             live.append(primes_moved > 1)
         for table, order, factors in ((swaps_t, batch.temporal_order, batch.temporal),
                                       (swaps_s, batch.spatial_order, batch.spatial)):
-            if table:  # swapping two unit loops leaves every real loop where it was
-                l, a, b = np.array(table, I64).T
+            if len(table):  # swapping two unit loops leaves every real loop where it was
+                l, a, b = table.T
                 nonunit = np.take_along_axis(factors > 1, order, 2)  # [B, L, D] by position
                 live.append(nonunit[:, l, a] | nonunit[:, l, b])
         live.append(np.ones((B, len(ksteps) + len(flips)), bool))
@@ -638,35 +641,32 @@ class MapSpace:
         k = self.splits(batch)[parent]
         rows = np.arange(parent.size)
         off = 0
-        if moves_f:
-            sel = move < len(mf)
+        if len(moves_f):
+            sel = move < len(moves_f)
             r = rows[sel]
-            d, s, t, _ = mf[move[sel]].T
+            d, s, t, _ = moves_f[move[sel]].T
             p = primes_moved[parent[sel], move[sel]]
             F[r, s, d] //= p
             F[r, t, d] *= p
-            off += len(mf)
-        for table, target in ((swaps_t, order), (swaps_s, sorder)):
-            if table:
-                arr = np.array(table, I64)
+            off += len(moves_f)
+        for arr, target in ((swaps_t, order), (swaps_s, sorder)):
+            if len(arr):
                 sel = (move >= off) & (move < off + len(arr))
                 r = rows[sel]
                 l, a, b = arr[move[sel] - off].T
                 va, vb = target[r, l, a].copy(), target[r, l, b].copy()
                 target[r, l, a], target[r, l, b] = vb, va
                 off += len(arr)
-        if ksteps:
-            arr = np.array(ksteps, I64)
-            sel = (move >= off) & (move < off + len(arr))
+        if len(ksteps):
+            sel = (move >= off) & (move < off + len(ksteps))
             r = rows[sel]
-            l, s = arr[move[sel] - off].T
+            l, s = ksteps[move[sel] - off].T
             k[r, l] = np.clip(k[r, l] + s, 0, D)
-            off += len(arr)
-        if flips:
-            arr = np.array(flips, I64)
+            off += len(ksteps)
+        if len(flips):
             sel = move >= off
             r = rows[sel]
-            l, t = arr[move[sel] - off].T
+            l, t = flips[move[sel] - off].T
             keep[r, l, t] ^= True
         return self.assemble(F, order, sorder, k, keep)
 
