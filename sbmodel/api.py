@@ -121,6 +121,28 @@ def evaluate_mapping(problem: Problem, arch: Architecture, mapping: Mapping) -> 
 
     return evaluate_counts(analyse_counts(mapping_counts(problem, arch, mapping), arch), arch)
 
+
+def evaluate_mappings(problems: Sequence[Problem], arch: Architecture, mappings: Sequence[Mapping]
+                      ) -> list[LayerResult]:
+    """Each layer on its mapping, as :func:`evaluate_mapping`; the dense counts are computed
+    once per distinct (layer shape, element bits, mapping): ResNet-style networks repeat
+    layers, and their dense counts are equal (the data-dependent stages still run per layer)."""
+    from dataclasses import replace
+
+    from .engine.batch import mapping_counts
+
+    shared: dict[Any, Any] = {}
+    out = []
+    for problem, mapping in zip(problems, mappings):
+        key = (problem.dims, problem.bounds, problem.dataspaces, tuple(sorted(problem.word_bits.items())), mapping)
+        counts = shared.get(key)
+        if counts is None:
+            counts = shared[key] = mapping_counts(problem, arch, mapping)
+        elif counts.problem is not problem:
+            counts = replace(counts, problem=problem)
+        out.append(evaluate_counts(analyse_counts(counts, arch), arch))
+    return out
+
 _WORKER_MAPPER: MapperFn | None = None  # set before forking workers; inherited by them
 
 
@@ -218,16 +240,10 @@ def evaluate(
         raise SbmodelError(
             f"no mapping for layer {missing[0].name}: give a mapping file that covers it (--mapping)")
     searched = map_layers(missing, architecture, mapper, jobs) if missing else {}
-    results, used, sources = [], [], []
-    for problem in problems:
-        if problem.name in given:
-            mapping, src = given[problem.name], source or "given"
-        else:
-            mapping, src = searched[problem.name], "mapper"
-        results.append(evaluate_mapping(problem, architecture, mapping))
-        used.append(mapping)
-        sources.append(src)
+    used = [given[p.name] if p.name in given else searched[p.name] for p in problems]
+    sources = [(source or "given") if p.name in given else "mapper" for p in problems]
+    results = evaluate_mappings(problems, architecture, used)
     return NetworkResult(architecture, wl, tuple(results), tuple(used), tuple(sources))
 
 
-__all__ = ["evaluate", "evaluate_mapping", "map_layers", "search_view", "NetworkResult"]
+__all__ = ["evaluate", "evaluate_mapping", "evaluate_mappings", "map_layers", "search_view", "NetworkResult"]

@@ -23,3 +23,22 @@ def test_a_mapping_whose_dense_tiles_overflow_is_still_evaluated_not_zeroed():
     assert via_api.energy_pJ > 0
     assert via_api.energy_pJ == evaluate_layer(problem, arch, mapping).energy_pJ
     assert via_api.cycles == evaluate_layer(problem, arch, mapping).cycles
+
+
+def test_repeated_layers_share_dense_counts_and_equal_one_by_one_evaluation():
+    """evaluate_mappings computes dense counts once per (shape, element bits, mapping); every
+    layer still gets its own data-dependent stages, name and figures."""
+    from sbmodel.api import evaluate_mappings
+    from sbmodel.spec import load_architecture, load_mappings, load_workload
+    from tests.conftest import ROOT
+
+    arch = load_architecture(ROOT / "arch_specs/eyeriss_sparse.yaml")
+    problems = load_workload(ROOT / "workloads/resnet18_sb.yaml").problems()
+    given = load_mappings(ROOT / "mappings/eyeriss_sparse_resnet18_sb.yaml", arch, problems)
+    mappings = [given[p.name] for p in problems]
+    assert len({(p.bounds, m) for p, m in zip(problems, mappings)}) < len(problems)  # some repeat
+    together = evaluate_mappings(problems, arch, mappings)
+    for p, m, r in zip(problems, mappings, together):
+        alone = evaluate_mapping(p, arch, m)
+        assert r.layer == p.name
+        assert r == alone  # every figure, per level and tensor

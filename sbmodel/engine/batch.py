@@ -243,6 +243,25 @@ class _Shape:
                               for t in self.ranks for rank in t], I64).reshape(-1, self.D)
         first = np.cumsum([0] + [len(t) for t in self.ranks])
         self.rank_slice = [slice(int(a), int(b)) for a, b in zip(first[:-1], first[1:])]
+        # relevant[t, d]: tensor t's tile depends on dimension d
+        self.relevant = np.array([[any(d == dd for rank in self.ranks[t] for _, dd in rank) for d in range(self.D)]
+                                  for t in range(self.T)]).reshape(self.T, self.D)
+
+    @staticmethod
+    def of(problem: Problem) -> "_Shape":
+        """The facts of ``problem``, built once per problem object (a search evaluates the same
+        layer in many small batches; problems are immutable)."""
+        hit = _SHAPES.get(id(problem))
+        if hit is not None and hit[0] is problem:
+            return hit[1]
+        if len(_SHAPES) >= 256:
+            _SHAPES.clear()
+        shape = _Shape(problem)
+        _SHAPES[id(problem)] = (problem, shape)  # the problem is held, so its id stays its own
+        return shape
+
+
+_SHAPES: dict[int, tuple[Problem, _Shape]] = {}
 
 
 def _rank_extents(shape: _Shape, t: int, ext: np.ndarray) -> list[np.ndarray]:
@@ -321,7 +340,7 @@ def evaluate_batch(problem: Problem, arch: Architecture, batch: MappingBatch, *,
 
 def fits(problem: Problem, arch: Architecture, batch: MappingBatch) -> np.ndarray:
     """Kept tiles fit every buffer and spatial factors fit every fanout (cheap, no access analysis)."""
-    shape = _Shape(problem)
+    shape = _Shape.of(problem)
     ext = np.cumprod(batch.temporal * batch.spatial, axis=1)
     keep = batch.keep
     L = arch.num_levels
@@ -355,7 +374,7 @@ def _infeasible(batch: MappingBatch, L: int, T: int) -> BatchResult:
 
 
 def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> BatchResult:
-    shape = _Shape(problem)
+    shape = _Shape.of(problem)
     B = batch.size
     L, D, T = arch.num_levels, shape.D, shape.T
     tf, sf, to = batch.temporal, batch.spatial, batch.temporal_order
@@ -392,8 +411,7 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     later = np.cumprod(loop_n[:, ::-1], axis=1)[:, ::-1]
     later_excl = np.concatenate([later[:, 1:], np.ones((B, 1), I64)], axis=1)
     weight = (loop_n - 1) * later_excl  # occurrences of step j in a walk containing loop j
-    relevant = np.array([[any(d == dd for rank in shape.ranks[t] for _, dd in rank) for d in range(D)]
-                         for t in range(T)])  # [T, D]
+    relevant = shape.relevant  # [T, D]
     spatial_levels = [l for l in range(L) if (fanout[:, l] > 1).any()]
     # data-space move of one iteration of each loop (all ranks, rank-major), running sums
     moves_dtype = _move_dtype(shape, L, np.concatenate([ext, spatial_ext], axis=1))

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, is_dataclass
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,11 @@ from ..core.problem import Problem
 
 
 def _plain(x: Any) -> Any:
+    """JSON-able form of what defines ``x``: dataclass fields without private ones (memo
+    tables such as a density model's ``_cache`` fill up as a model is used, and must not
+    change the key of the layer or design it belongs to)."""
     if is_dataclass(x) and not isinstance(x, type):
-        return {k: _plain(v) for k, v in asdict(x).items()}
+        return {f.name: _plain(getattr(x, f.name)) for f in fields(x) if not f.name.startswith("_")}
     if isinstance(x, dict):
         return {str(k): _plain(v) for k, v in sorted(x.items(), key=lambda kv: str(kv[0]))}
     if isinstance(x, (list, tuple)):

@@ -242,9 +242,11 @@ def search(
     t0 = time.perf_counter()
     space = space or MapSpace(problem, arch, constraints)
     # the batch evaluator's own capacity/fanout checks are dense; a space that scales tiles or
-    # fanouts (sparse designs) is the judge of validity instead
+    # fanouts (sparse designs) is the judge of validity instead.  Its pre-filter is off either
+    # way: candidates reach it only after MapSpace.valid, which makes the same checks (the
+    # evaluator still reports them in BatchResult.fits)
     relaxed = bool((space.tile_scale != 1).any() or (space.fanout != space.hardware_fanout).any())
-    evaluate = evaluator or dense_evaluator(problem, arch, hardware_checks=not relaxed)
+    evaluate = evaluator or dense_evaluator(problem, arch, hardware_checks=False)
     searcher = Searcher(space, names, evaluate, max(elite, keep_top), batch, trust_fits=not relaxed)
     limit = budget if exhaustive_limit is None else exhaustive_limit
     exhaustive = False
@@ -292,16 +294,36 @@ def dense_evaluator(problem: Problem, arch: Architecture, hardware_checks: bool 
     return lambda b: evaluate_batch(problem, arch, b)
 
 
+def _effort(budget: int, pool: int, batch: int) -> tuple[int, int]:
+    """(pool members expanded per round, kicked candidates per kick round) for a budget.
+
+    Small budgets afford few rounds, so each round expands only the best few members and
+    kicks few candidates: more steps of descent per evaluation.  Large budgets expand the
+    whole pool and kick a full batch: broader, slower to settle in a local optimum.  Both
+    grow in powers of two with the budget (4 members / 256 kicks up to about 5,000
+    evaluations; the whole pool of 16 / 4,096 kicks from 20,000).  Measured on the sparse
+    Eyeriss-like ResNet-18 sweep designs (72 searches each), the energy-delay product found
+    with 1,000 evaluations is 1.49x that of a 20,000-evaluation search (geometric mean),
+    where expanding the whole pool at that budget gave 1.71x."""
+    def pow2(x: int) -> int:
+        return 1 << max(0, x - 1).bit_length()
+
+    expand = min(pool, max(4, pow2(budget // 1250)))
+    kicks = min(batch, max(256, pow2(budget // 5)))
+    return expand, kicks
+
+
 GIVE_UP_AFTER = 1_000_000  # sampled candidates without a single valid one: report the layer unmappable
 
 
 def _heuristic(s: Searcher, space: MapSpace, budget: int, rng: np.random.Generator, batch: int, beam: int,
                explore: float, patience: int) -> None:
     """Random phase, then best-first neighbourhood expansion with random kicks (module doc)."""
+    expand, kicks = _effort(budget, s.pool.size, batch)
     # 1. random phase
     target = max(1, int(budget * explore))
     rounds = drawn = 0
-    draw = batch
+    draw = min(batch, max(256, 4 * target))
     while s.evaluations < target and rounds < 400:
         if s.pool.count == 0 and drawn >= GIVE_UP_AFTER:
             return  # nothing fits: the caller reports it
@@ -315,33 +337,28 @@ def _heuristic(s: Searcher, space: MapSpace, budget: int, rng: np.random.Generat
         s.consider(space.sample(64 * batch, rng, fitting=True), limit=budget - s.evaluations)
     if s.pool.count == 0:
         return
-    # 2. best-first local search: expand unexpanded pool members (best first) until a batch is
-    # gathered; when all are expanded (local optimum), kick the best ones with 2-4 random moves
+    # 2. best-first local search: each round expands the best `expand` pool members not yet
+    # expanded (their whole single-move neighbourhoods, screened and evaluated as one batch);
+    # when every member is expanded (a local optimum), `kicks` random 2-4-move kicks of the
+    # `beam` best restart it
     stale = 0  # rounds in a row that changed nothing in the pool
     while s.evaluations < budget and stale < patience:
         pool = s.pool
-        gathered: list[MappingBatch] = []
-        keys: list[np.ndarray] = []
-        # every unexpanded member's neighbourhood, built and screened in one batch (the
-        # per-call cost of the NumPy passes dominates at this size)
-        todo = np.nonzero(~pool.expanded)[0]
-        pool.expanded[todo] = True
-        cands, k = s.screen(space.neighbourhood(pool.batch.take(todo)))
-        gathered.append(cands)
-        keys.append(k)
-        held = cands.size
-        if held == 0:  # a local optimum: every pool member expanded, nothing new around them
-            parents = pool.batch.take(np.arange(min(pool.count, beam)).repeat(max(1, batch // beam)))
+        todo = np.nonzero(~pool.expanded)[0][:expand]
+        if todo.size:
+            pool.expanded[todo] = True
+            cands, keys = s.screen(space.neighbourhood(pool.batch.take(todo)))
+            if cands.size == 0:
+                continue  # nothing new around them: expand the next ones
+        else:
+            parents = pool.batch.take(np.arange(min(pool.count, beam)).repeat(max(1, kicks // beam)))
             kicked = space.mutate(parents, rng)
             for _ in range(int(rng.integers(1, 4))):
                 kicked = space.mutate(kicked, rng)
-            cands, k = s.screen(kicked)
+            cands, keys = s.screen(kicked)
             if cands.size == 0:
-                cands, k = s.screen(space.sample(batch, rng, fitting=True))
-            gathered.append(cands)
-            keys.append(k)
-        n, improved = s.consider(MappingBatch.concat(gathered), limit=budget - s.evaluations,
-                                 keys=np.concatenate(keys))
+                cands, keys = s.screen(space.sample(batch, rng, fitting=True))
+        _, improved = s.consider(cands, limit=budget - s.evaluations, keys=keys)
         stale = 0 if improved else stale + 1
 
 

@@ -22,3 +22,15 @@ def test_a_layer_nothing_fits_is_reported_not_searched_forever():
         search(big, arch, budget=200)
     with pytest.raises(SbmodelError, match="no valid mapping of layer big on ucnn_like"):
         map_layers([small, big], arch, lambda p, a: find_mapping(p, a, budget=200, cache=None), jobs=2)
+
+
+def test_search_effort_grows_with_the_budget_up_to_the_whole_pool():
+    """Small budgets expand few pool members and kick few candidates per round (more descent
+    steps per evaluation); from 20,000 evaluations the whole pool and a full batch."""
+    from sbmodel.mapper.search import _effort
+
+    efforts = [_effort(b, 16, 4096) for b in (100, 500, 1_000, 5_000, 10_000, 20_000, 100_000)]
+    assert efforts[0] == efforts[2] == (4, 256)
+    assert efforts[-2] == efforts[-1] == (16, 4096)
+    assert all(a[0] <= b[0] and a[1] <= b[1] for a, b in zip(efforts, efforts[1:]))
+    assert _effort(20_000, 8, 1024) == (8, 1024)  # never beyond the pool or a batch

@@ -107,3 +107,32 @@ def test_ucnn_tables_larger_than_the_packed_weights_still_get_a_fitting_mapping(
     assert result.counts.compute.arithmetic.style == "ucnn"
     assert result.counts.compute.arithmetic.weight_bits_per_position > 1.0
     assert sparse_fits(result, arch)
+
+
+def test_exact_reranking_shrinks_with_the_budget():
+    from sbmodel.mapper.driver import sparse_rerank
+
+    assert [sparse_rerank(b) for b in (500, 1_999, 2_000, 19_999, 20_000, 40_000)] == [4, 4, 8, 8, 16, 16]
+
+
+def test_metadata_that_overflows_its_store_teaches_the_search_what_fits():
+    """eyeriss_sparse with a 448-word weight scratchpad but a metadata store for 224 CSC
+    coordinates: the dense search fills the scratchpad with dense weights, whose metadata
+    overflows.  The exact evaluations of its best calibrate a metadata-aware search, whose
+    mapping fits."""
+    from pathlib import Path
+
+    from sbmodel.spec import load_architecture, load_workload
+
+    root = Path(__file__).resolve().parents[2]
+    base = load_architecture(root / "arch_specs/eyeriss_sparse.yaml")
+    levels = [replace(lv, size_words=448) if lv.name == "weights_spad" else lv for lv in base.storage]
+    arch = replace(base, storage=tuple(levels))
+    layer = next(p for p in load_workload(root / "workloads/resnet18_sb.yaml").problems()
+                 if p.name == "layer3.0.conv2")
+    out = map_layer(layer, arch, "edp", sparse=arch.sparse, budget=500)
+    assert out.rejected >= 1  # the dense search's best did not fit
+    assert sparse_fits(out.result, arch)
+    spad = out.result.counts.levels[[lv.name for lv in arch.storage].index("weights_spad")]
+    weights = spad.tensors[layer.dataspace_names.index("Weights")]
+    assert weights.sparse.metadata_tile_bits <= 112 * 16

@@ -228,7 +228,7 @@ class _Vector:
                  dense: BatchResult):
         self.problem, self.arch, self.batch, self.dense = problem, arch, batch, dense
         self.spec = spec if spec is not None else SparseSpec()
-        self.shape = _Shape(problem)
+        self.shape = _Shape.of(problem)
         self.densities = Densities(dict(problem.densities))
         self.B, self.L, self.T, self.D = batch.size, arch.num_levels, len(problem.dataspaces), len(problem.dims)
         self.kept = dense.tile_size > 0  # [B, L, T]
