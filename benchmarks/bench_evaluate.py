@@ -165,6 +165,7 @@ def main() -> None:
                     help="ZigZag's objective (default EDP, like sbmodel evaluate's default)")
     ap.add_argument("--zigzag-lpf-limit", type=int, default=6, help="ZigZag LOMA lpf_limit (default 6)")
     args = ap.parse_args()
+    args.arch, args.workload = (str(Path(f).resolve()) for f in (args.arch, args.workload))  # runs elsewhere
     exe = shutil.which("sbmodel")
     if exe is None:
         sys.exit("install sbmodel first: pip install -e .")

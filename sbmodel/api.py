@@ -124,24 +124,56 @@ def evaluate_mapping(problem: Problem, arch: Architecture, mapping: Mapping) -> 
 
 def evaluate_mappings(problems: Sequence[Problem], arch: Architecture, mappings: Sequence[Mapping]
                       ) -> list[LayerResult]:
-    """Each layer on its mapping, as :func:`evaluate_mapping`; the dense counts are computed
-    once per distinct (layer shape, element bits, mapping): ResNet-style networks repeat
-    layers, and their dense counts are equal (the data-dependent stages still run per layer)."""
+    """Each layer on its mapping, as :func:`evaluate_mapping`.  Dense counts depend only on the
+    layer's shape and element bits, the mapping and the design's structure -- not on its
+    energies or bandwidths, nor on the data -- so they are computed once per distinct such
+    key and kept for later calls: repeated layers of a network, and sweep points that vary
+    energies, bandwidths or densities, reuse them (the later stages run for every layer)."""
     from dataclasses import replace
 
     from .engine.batch import mapping_counts
 
-    shared: dict[Any, Any] = {}
+    structure = _structure_key(arch)
     out = []
     for problem, mapping in zip(problems, mappings):
-        key = (problem.dims, problem.bounds, problem.dataspaces, tuple(sorted(problem.word_bits.items())), mapping)
-        counts = shared.get(key)
+        key = (structure, problem.dims, problem.bounds, problem.dataspaces,
+               tuple(sorted(problem.word_bits.items())), mapping)
+        counts = _DENSE_COUNTS.get(key)
         if counts is None:
-            counts = shared[key] = mapping_counts(problem, arch, mapping)
-        elif counts.problem is not problem:
-            counts = replace(counts, problem=problem)
+            counts = mapping_counts(problem, arch, mapping)
+            if len(_DENSE_COUNTS) >= 512:
+                _DENSE_COUNTS.pop(next(iter(_DENSE_COUNTS)))  # oldest first
+            _DENSE_COUNTS[key] = counts
+        if counts.problem is not problem or counts.mapping is not mapping:
+            # this layer's own statistics, and its own mapping object: equal mappings may
+            # differ in the order of their factor-1 loops, which the sparse stage reads
+            counts = replace(counts, problem=problem, mapping=mapping)
         out.append(evaluate_counts(analyse_counts(counts, arch), arch))
     return out
+
+
+_DENSE_COUNTS: dict[Any, Any] = {}  # (structure, layer shape, mapping) -> dense LayerCounts
+_STRUCTURES: dict[int, tuple[Architecture, str]] = {}
+
+
+def _structure_key(arch: Architecture) -> str:
+    """Fingerprint of what dense counts depend on: the design without its per-action energies
+    and bandwidths (memoised per architecture object)."""
+    from dataclasses import replace
+
+    from .mapper.cache import fingerprint
+
+    hit = _STRUCTURES.get(id(arch))
+    if hit is not None and hit[0] is arch:
+        return hit[1]
+    bare = replace(arch, storage=tuple(replace(lv, energy_pJ={}, read_bandwidth=None, write_bandwidth=None)
+                                       for lv in arch.storage),
+                   compute=replace(arch.compute, energy_pJ={}))
+    key = fingerprint(bare)
+    if len(_STRUCTURES) >= 64:
+        _STRUCTURES.clear()
+    _STRUCTURES[id(arch)] = (arch, key)  # the architecture is held, so its id stays its own
+    return key
 
 _WORKER_MAPPER: MapperFn | None = None  # set before forking workers; inherited by them
 

@@ -42,3 +42,40 @@ def test_repeated_layers_share_dense_counts_and_equal_one_by_one_evaluation():
         alone = evaluate_mapping(p, arch, m)
         assert r.layer == p.name
         assert r == alone  # every figure, per level and tensor
+
+
+def test_dense_counts_are_reused_across_designs_that_differ_only_in_energies_and_bandwidths():
+    """A sweep over energies or bandwidths reuses the dense counts of its first point; every
+    figure still equals a fresh evaluation of the design at hand."""
+    from dataclasses import replace
+
+    import sbmodel.api as api
+    import sbmodel.engine.batch as api_batch
+    from sbmodel.spec import load_architecture, load_mappings, load_workload
+    from tests.conftest import ROOT
+
+    arch = load_architecture(ROOT / "arch_specs/eyeriss_sparse.yaml")
+    levels = [replace(lv, energy_pJ={**lv.energy_pJ, "read": 2 * lv.energy_pJ["read"]}) if lv.name == "DRAM"
+              else replace(lv, read_bandwidth=4, write_bandwidth=4) if lv.name == "shared_glb" else lv
+              for lv in arch.storage]
+    other = replace(arch, storage=tuple(levels))
+    assert api._structure_key(other) == api._structure_key(arch)
+    bigger = replace(arch, storage=tuple(replace(lv, size_words=2 * lv.size_words) if lv.name == "shared_glb"
+                                         else lv for lv in arch.storage))
+    assert api._structure_key(bigger) != api._structure_key(arch)  # sizes are part of the structure
+    problems = load_workload(ROOT / "workloads/resnet18_sb.yaml").problems()
+    given = load_mappings(ROOT / "mappings/eyeriss_sparse_resnet18_sb.yaml", arch, problems)
+    problems = problems[:6]
+    mappings = [given[p.name] for p in problems]
+    first = api.evaluate_mappings(problems, arch, mappings)
+    computed = []
+    real = api_batch.mapping_counts
+    try:
+        api_batch.mapping_counts = lambda *a: computed.append(a) or real(*a)
+        second = api.evaluate_mappings(problems, other, mappings)
+    finally:
+        api_batch.mapping_counts = real
+    assert computed == []  # every dense count came from the first design's
+    for p, m, b in zip(problems, mappings, second):
+        assert b == evaluate_mapping(p, other, m)  # as a fresh evaluation of the other design
+    assert sum(b.energy_pJ for b in second) > sum(a.energy_pJ for a in first)  # DRAM reads cost more

@@ -41,6 +41,22 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def design_fingerprint(arch: Architecture) -> str:
+    """:func:`fingerprint` of an architecture, computed once per architecture object (a
+    network's layers and a sweep point's searches all key on the same design)."""
+    hit = _DESIGNS.get(id(arch))
+    if hit is not None and hit[0] is arch:
+        return hit[1]
+    if len(_DESIGNS) >= 64:
+        _DESIGNS.clear()
+    key = fingerprint(arch)
+    _DESIGNS[id(arch)] = (arch, key)  # the architecture is held, so its id stays its own
+    return key
+
+
+_DESIGNS: dict[int, tuple[Architecture, str]] = {}
+
+
 def problem_key(problem: Problem) -> Any:
     """Shape (not name) of a layer plus whatever statistics it carries."""
     return {"dims": problem.dims, "bounds": problem.bounds, "dataspaces": _plain(problem.dataspaces),
@@ -70,7 +86,7 @@ class MappingCache:
         self.hits = self.misses = 0
 
     def key(self, arch: Architecture, problem: Problem, **settings: Any) -> str:
-        return fingerprint(arch, problem_key(problem), settings)
+        return fingerprint(design_fingerprint(arch), problem_key(problem), settings)
 
     def get(self, key: str) -> Mapping | None:
         m = self._memory.get(key)

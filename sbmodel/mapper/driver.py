@@ -308,15 +308,15 @@ def map_layer(
         pool = max(16, top)
         try:
             found = search(problem, arch, names, constraints=constraints, budget=budget, seed=seed,
-                           keep_top=pool, elite=pool)
+                           keep_top=top, elite=pool)
         except SbmodelError:  # no dense tile fits: only the compressed ones may
             found = None
         else:
-            fresh = exact.evaluate(found.top[:top])
+            fresh = exact.evaluate(found.top)
             if exact.results:
                 return _outcome(exact, found, problem)
             cal, informed = _refine(cal, fresh, problem, arch, base), bool(fresh)
-            rest = list(found.top[top:])
+            rest = list(found.ranked(problem, top, pool))
             if rest and informed:
                 space = MapSpace(problem, arch, constraints, tile_scale=cal.data_scale,
                                  metadata_scale=cal.metadata_scale, fanout_slack=slack)

@@ -93,6 +93,13 @@ class SearchResult:
     exhaustive: bool = False
     space_size: float = 0.0  # canonical mappings (exhaustive) or an upper bound
     top: tuple[Mapping, ...] = field(default=(), compare=False)  # best few, best first
+    pool: MappingBatch | None = field(default=None, compare=False, repr=False)  # the final pool, best first
+
+    def ranked(self, problem: Problem, start: int, stop: int) -> tuple[Mapping, ...]:
+        """Mappings ``start:stop`` of the final pool, best first (beyond :attr:`top` too)."""
+        if self.pool is None:
+            return self.top[start:stop]
+        return tuple(self.pool.mapping(problem, i) for i in range(start, min(stop, self.pool.size)))
 
 
 class Pool:
@@ -283,6 +290,7 @@ def search(
         mapping=top[0], energy_pJ=float(pool.energy[0]), cycles=int(pool.cycles[0]), objective=",".join(names),
         score=float(score(names, pool.energy[:1], pool.cycles[:1])[0]), evaluations=searcher.evaluations,
         valid=searcher.valid, seconds=time.perf_counter() - t0, exhaustive=exhaustive, space_size=size, top=top,
+        pool=pool.batch,
     )
 
 

@@ -107,6 +107,19 @@ def _rows(n: int, caps: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=64)
+def _prime_table(top: int) -> tuple[int, np.ndarray]:
+    """(most distinct primes of any value below ``top``, ``[top, that]`` table of each value's
+    distinct primes, zero-padded); read-only, shared by every map space with that bound."""
+    distinct = [sorted(set(primes(v))) if v > 1 else [] for v in range(top)]
+    width = max(1, max(len(p) for p in distinct))
+    table = np.zeros((top, width), I64)
+    for v, ps in enumerate(distinct):
+        table[v, :len(ps)] = ps
+    table.flags.writeable = False
+    return width, table
+
+
 class MapSpace:
     """Constrained perfect-factorisation map space of ``problem`` on ``arch``.
 
@@ -289,12 +302,7 @@ class MapSpace:
 
     def _prime_tables(self) -> None:
         """Distinct prime factors of every value up to the largest bound (for prime moves)."""
-        top = int(self.bounds.max()) + 1
-        distinct = [sorted(set(primes(v))) if v > 1 else [] for v in range(top)]
-        self.max_distinct = max(1, max(len(p) for p in distinct))
-        self.prime_of = np.zeros((top, self.max_distinct), I64)
-        for v, ps in enumerate(distinct):
-            self.prime_of[v, :len(ps)] = ps
+        self.max_distinct, self.prime_of = _prime_table(int(self.bounds.max()) + 1)
 
     def _slot_name(self, s: int) -> str:
         kind = "temporal" if s < self.L else "spatial"

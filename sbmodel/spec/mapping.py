@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from math import prod
 from pathlib import Path
 from typing import Annotated, Any, Iterable, Optional, Sequence
@@ -52,7 +53,7 @@ from ..core.mapping import LevelMapping, Loop, Mapping, covered_extent
 from ..core.problem import Problem, box_size
 from ..errors import SpecError
 from .common import StrictModel, check, validate
-from .yamlio import Located, PathKey, load_yaml
+from .yamlio import Located, PathKey, load_yaml, parse_yaml
 
 PosInt = Annotated[int, Field(ge=1)]
 Name = Annotated[str, Field(min_length=1)]
@@ -387,10 +388,7 @@ def load_mappings(path: str | Path, arch: Architecture, problems: Iterable[Probl
     cover are left out (the caller may search mappings for them).
     """
     problems = list(problems)
-    located = load_yaml(path)
-    check(isinstance(located.data, dict) and "mappings" in located.data, located, (),
-          "expected a top-level 'mappings:' list")
-    spec = validate(MappingFile, located)
+    located, spec = _read_mapping_file(path)
     if spec.architecture is not None:
         check(spec.architecture == arch.name, located, ("architecture",),
               f"these mappings are for architecture {spec.architecture!r} but the architecture is {arch.name!r}")
@@ -400,6 +398,25 @@ def load_mappings(path: str | Path, arch: Architecture, problems: Iterable[Probl
         p.name: _build_mapping(parsed[assigned[p.name]], located, arch, p, source=str(path))
         for p in problems if p.name in assigned
     }
+
+
+def _read_mapping_file(path: str | Path) -> tuple[Located, "MappingFile"]:
+    """The parsed and schema-checked mapping file, parsed once per content (a sweep evaluates
+    every point with the same file; reading it again is cheap, parsing and checking are not)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        load_yaml(path)  # raises the located error
+        raise
+    return _parse_mapping_file(str(path), text)
+
+
+@lru_cache(maxsize=16)
+def _parse_mapping_file(path: str, text: str) -> tuple[Located, "MappingFile"]:
+    located = parse_yaml(text, path)
+    check(isinstance(located.data, dict) and "mappings" in located.data, located, (),
+          "expected a top-level 'mappings:' list")
+    return located, validate(MappingFile, located)
 
 
 def load_mapping(path: str | Path, arch: Architecture, problem: Problem) -> Mapping:

@@ -285,3 +285,17 @@ def test_a_mistake_in_one_of_several_layers_names_that_layer(write: Write, arch:
     text = edit(MAPPING, "  - layer: conv\n", "  - layer: [conv, small]\n")
     expect_error(load_for(arch, CONV, SMALL), write("map.yaml", text), "mappings[0].levels[2].spatial.Y[0]",
                  line_of(text, "Y: [C2]"), "layer small", "dimension C (2 x 2)", "C=2")
+
+
+def test_a_mapping_file_read_again_after_an_edit_gives_the_new_mappings(write: Write, arch: Architecture) -> None:
+    """A file is parsed once per version (sweeps evaluate every point with it); an edited file
+    is read again, and a broken edit is reported, not served from memory."""
+    path = write("map.yaml", MAPPING)
+    first = load_mappings(path, arch, [CONV])["conv"]
+    assert load_mappings(path, arch, [CONV])["conv"] == first
+    path.write_text(MAPPING.replace("temporal: [M2, Q3]", "temporal: [Q3, M2]"))
+    again = load_mappings(path, arch, [CONV])["conv"]
+    assert again.levels[-1].temporal == (Loop("M", 2), Loop("Q", 3)) != first.levels[-1].temporal
+    path.write_text(MAPPING.replace("temporal: [M2, Q3]", "temporal: [M2, Q3, X9]"))
+    with pytest.raises(SpecError):
+        load_mappings(path, arch, [CONV])
