@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping as TypingMapping, Sequence
 
 from .core import Architecture, Mapping, Problem
+from .core.memo import IdentityMemo
 from .engine import analyse_counts, evaluate_counts
 from .engine.repetition import design_view
 from .engine.results import LayerResult
@@ -153,27 +154,24 @@ def evaluate_mappings(problems: Sequence[Problem], arch: Architecture, mappings:
 
 
 _DENSE_COUNTS: dict[Any, Any] = {}  # (structure, layer shape, mapping) -> dense LayerCounts
-_STRUCTURES: dict[int, tuple[Architecture, str]] = {}
+_STRUCTURES: IdentityMemo[Architecture, str] = IdentityMemo()
 
 
 def _structure_key(arch: Architecture) -> str:
     """Fingerprint of what dense counts depend on: the design without its per-action energies
     and bandwidths (memoised per architecture object)."""
+    return _STRUCTURES(arch, _bare_fingerprint)
+
+
+def _bare_fingerprint(arch: Architecture) -> str:
     from dataclasses import replace
 
     from .mapper.cache import fingerprint
 
-    hit = _STRUCTURES.get(id(arch))
-    if hit is not None and hit[0] is arch:
-        return hit[1]
-    bare = replace(arch, storage=tuple(replace(lv, energy_pJ={}, read_bandwidth=None, write_bandwidth=None)
-                                       for lv in arch.storage),
-                   compute=replace(arch.compute, energy_pJ={}))
-    key = fingerprint(bare)
-    if len(_STRUCTURES) >= 64:
-        _STRUCTURES.clear()
-    _STRUCTURES[id(arch)] = (arch, key)  # the architecture is held, so its id stays its own
-    return key
+    return fingerprint(replace(arch, storage=tuple(replace(lv, energy_pJ={}, read_bandwidth=None, write_bandwidth=None)
+                                                   for lv in arch.storage),
+                               compute=replace(arch.compute, energy_pJ={})))
+
 
 _WORKER_MAPPER: MapperFn | None = None  # set before forking workers; inherited by them
 

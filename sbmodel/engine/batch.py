@@ -40,6 +40,7 @@ import numpy as np
 
 from ..core.architecture import Architecture
 from ..core.mapping import LevelMapping, Loop, Mapping
+from ..core.memo import IdentityMemo
 from ..core.problem import Problem
 from .counts import words_per_element
 
@@ -251,17 +252,10 @@ class _Shape:
     def of(problem: Problem) -> "_Shape":
         """The facts of ``problem``, built once per problem object (a search evaluates the same
         layer in many small batches; problems are immutable)."""
-        hit = _SHAPES.get(id(problem))
-        if hit is not None and hit[0] is problem:
-            return hit[1]
-        if len(_SHAPES) >= 256:
-            _SHAPES.clear()
-        shape = _Shape(problem)
-        _SHAPES[id(problem)] = (problem, shape)  # the problem is held, so its id stays its own
-        return shape
+        return _SHAPES(problem, _Shape)
 
 
-_SHAPES: dict[int, tuple[Problem, _Shape]] = {}
+_SHAPES: IdentityMemo[Problem, _Shape] = IdentityMemo(256)
 
 
 def _rank_extents(shape: _Shape, t: int, ext: np.ndarray) -> list[np.ndarray]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..core.architecture import Architecture
 from ..core.mapping import LevelMapping, Loop, Mapping
+from ..core.memo import IdentityMemo
 from ..core.problem import Problem
 
 
@@ -44,17 +45,10 @@ def fingerprint(*parts: Any) -> str:
 def design_fingerprint(arch: Architecture) -> str:
     """:func:`fingerprint` of an architecture, computed once per architecture object (a
     network's layers and a sweep point's searches all key on the same design)."""
-    hit = _DESIGNS.get(id(arch))
-    if hit is not None and hit[0] is arch:
-        return hit[1]
-    if len(_DESIGNS) >= 64:
-        _DESIGNS.clear()
-    key = fingerprint(arch)
-    _DESIGNS[id(arch)] = (arch, key)  # the architecture is held, so its id stays its own
-    return key
+    return _DESIGNS(arch, fingerprint)
 
 
-_DESIGNS: dict[int, tuple[Architecture, str]] = {}
+_DESIGNS: IdentityMemo[Architecture, str] = IdentityMemo()
 
 
 def problem_key(problem: Problem) -> Any:
