@@ -117,10 +117,8 @@ MapperFn = Callable[[Problem, Architecture], Mapping]
 def evaluate_mapping(problem: Problem, arch: Architecture, mapping: Mapping) -> LayerResult:
     """One layer on one mapping.  Uses the vectorised closed form when it expresses the
     mapping exactly (perfect factors; property-tested equal to the loop-nest analysis),
-    else the loop-nest analysis."""
-    from .engine.batch import mapping_counts
-
-    return evaluate_counts(analyse_counts(mapping_counts(problem, arch, mapping), arch), arch)
+    else the loop-nest analysis (see :func:`evaluate_mappings`)."""
+    return evaluate_mappings([problem], arch, [mapping])[0]
 
 
 def evaluate_mappings(problems: Sequence[Problem], arch: Architecture, mappings: Sequence[Mapping]

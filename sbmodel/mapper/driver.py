@@ -296,7 +296,7 @@ def map_layer(
     cal = Calibration.initial(problem, arch, sparse)
     slack = fanout_slack(problem, sparse)
     found: SearchResult | None = None
-    base = dense_evaluator(problem, arch, hardware_checks=False)
+    base = dense_evaluator(problem, arch)
     informed = False  # the calibration already comes from exact evaluations
     if not sparse.has_spatial_skipping:
         # formats without spatial skipping: the dense search ranks mappings by the accesses

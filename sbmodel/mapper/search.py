@@ -253,7 +253,7 @@ def search(
     # way: candidates reach it only after MapSpace.valid, which makes the same checks (the
     # evaluator still reports them in BatchResult.fits)
     relaxed = bool((space.tile_scale != 1).any() or (space.fanout != space.hardware_fanout).any())
-    evaluate = evaluator or dense_evaluator(problem, arch, hardware_checks=False)
+    evaluate = evaluator or dense_evaluator(problem, arch)
     searcher = Searcher(space, names, evaluate, max(elite, keep_top), batch, trust_fits=not relaxed)
     limit = budget if exhaustive_limit is None else exhaustive_limit
     exhaustive = False
@@ -294,12 +294,11 @@ def search(
     )
 
 
-def dense_evaluator(problem: Problem, arch: Architecture, hardware_checks: bool = True) -> Evaluator:
-    """The batch evaluator; without ``hardware_checks`` its dense capacity/fanout pre-filter is off
-    (when the evaluator offers one) so that every candidate gets its energy and cycles."""
-    if not hardware_checks:
-        return lambda b: evaluate_batch(problem, arch, b, prefilter=False)
-    return lambda b: evaluate_batch(problem, arch, b)
+def dense_evaluator(problem: Problem, arch: Architecture) -> Evaluator:
+    """The batch evaluator without its dense capacity/fanout pre-filter: every candidate gets
+    its energy and cycles, and ``BatchResult.fits`` still says whether it fits (callers screen
+    with :meth:`MapSpace.valid`, or judge fit themselves on sparse designs)."""
+    return lambda b: evaluate_batch(problem, arch, b, prefilter=False)
 
 
 def _effort(budget: int, pool: int, batch: int) -> tuple[int, int]:

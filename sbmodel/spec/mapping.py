@@ -53,7 +53,7 @@ from ..core.mapping import LevelMapping, Loop, Mapping, covered_extent
 from ..core.problem import Problem, box_size
 from ..errors import SpecError
 from .common import StrictModel, check, validate
-from .yamlio import Located, PathKey, load_yaml, parse_yaml
+from .yamlio import Located, PathKey, parse_yaml, read_text
 
 PosInt = Annotated[int, Field(ge=1)]
 Name = Annotated[str, Field(min_length=1)]
@@ -403,12 +403,7 @@ def load_mappings(path: str | Path, arch: Architecture, problems: Iterable[Probl
 def _read_mapping_file(path: str | Path) -> tuple[Located, "MappingFile"]:
     """The parsed and schema-checked mapping file, parsed once per content (a sweep evaluates
     every point with the same file; reading it again is cheap, parsing and checking are not)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        load_yaml(path)  # raises the located error
-        raise
-    return _parse_mapping_file(str(path), text)
+    return _parse_mapping_file(str(path), read_text(path))
 
 
 @lru_cache(maxsize=16)

@@ -125,9 +125,14 @@ def parse_yaml(text: str, file: str = "<string>") -> Located:
 
 def load_yaml(path: str | Path) -> Located:
     """Read and parse a YAML file; unreadable files are a :class:`SpecError`."""
+    return parse_yaml(read_text(path), str(path))
+
+
+def read_text(path: str | Path) -> str:
+    """A spec file's text; unreadable files are a :class:`SpecError` naming the file."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError("file not found", file=str(path)) from None
     except IsADirectoryError:
@@ -136,4 +141,3 @@ def load_yaml(path: str | Path) -> Located:
         raise SpecError("not a UTF-8 text file", file=str(path)) from None
     except OSError as exc:
         raise SpecError(f"cannot read file: {exc.strerror}", file=str(path)) from None
-    return parse_yaml(text, str(path))
