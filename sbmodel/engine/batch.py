@@ -73,6 +73,10 @@ class MappingBatch:
         idx = np.asarray(index)
         return MappingBatch(*(getattr(self, f)[idx] for f in _FIELDS))
 
+    def slice(self, start: int, stop: int) -> "MappingBatch":
+        """Mappings ``start:stop`` (views of these arrays, no copy)."""
+        return MappingBatch(*(getattr(self, f)[start:stop] for f in _FIELDS))
+
     @staticmethod
     def concat(batches: Sequence["MappingBatch"]) -> "MappingBatch":
         return MappingBatch(*(np.concatenate([getattr(b, f) for b in batches]) for f in _FIELDS))
@@ -280,11 +284,15 @@ def _tile_words(shape: _Shape, ext: np.ndarray) -> np.ndarray:
     return np.stack([reduce(operator.mul, _rank_extents(shape, t, ext)) for t in range(shape.T)], axis=-1)
 
 
-def _mesh_extents(arch: Architecture, batch: MappingBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Spatial factors along X and Y under each level [B, L], and each level's fanout [L, 2]."""
+def _mesh_extents(arch: Architecture, batch: MappingBatch,
+                  fanout: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Spatial factors along X and Y under each level [B, L], and each level's fanout [L, 2];
+    ``fanout`` (all spatial factors' product [B, L]) saves a pass when known."""
     sf, ax = batch.spatial, batch.spatial_axis
     limits = np.array([arch.fanout(l) for l in range(arch.num_levels)], I64).reshape(-1, 2)
-    return np.prod(np.where(ax == 0, sf, 1), axis=2), np.prod(np.where(ax == 1, sf, 1), axis=2), limits
+    x = np.prod(np.where(ax == 0, sf, 1), axis=2)
+    y = np.prod(np.where(ax == 1, sf, 1), axis=2) if fanout is None else fanout // x
+    return x, y, limits
 
 
 def _translations(shape: _Shape, dims: np.ndarray, stride: np.ndarray, dtype: type) -> np.ndarray:
@@ -414,45 +422,54 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     # move of step j in the walk over *all* loops: loop j advances, the loops inside rewind
     tau_all = 2 * trans_all - csum_all
     no_links = np.zeros((B, K), bool), np.zeros((B, K)), np.zeros((B, K))  # see _link_effects
+    no_links_any = np.zeros(B, bool)
 
     # ---- per fanout l (children: level l-1, or the MACs for l = 0) ------------------------
     # A: words delivered into one child's tile; P: parent accesses per parent instance;
     # Wt: the same weighted by multicast; LT: words children take from neighbours.
+    # Defaults, where a child does not hold a tensor (only the ratio P/Wt matters then): the
+    # child's tile, one parent access per group (one group), one per child element.
     A = np.zeros((B, L, T))
-    P = np.zeros((B, L, T))
-    Wt = np.zeros((B, L, T))
+    A[:, :-1] = size[:, :-1]
+    P = np.ones((B, L, T))
+    Wt = np.repeat(fanout[:, :, None].astype(float), T, axis=2)
     LT = np.zeros((B, L, T))
+    ones = np.ones(B, I64)
+    later_or_one = np.concatenate([later, ones[:, None]], axis=1)  # reuse from loop j outwards; 1 past the last
+    held = batch.keep.any(axis=0)  # [L, T]: some mapping's level keeps the tensor
     for l in range(L):
         child = l - 1
-        in_walk = act_all & (loop_lvl >= l)
-        start = np.argmax(in_walk, axis=1) if K else np.zeros(B, I64)
-        start = np.where(in_walk.any(axis=1), start, K)
-        # a walk starting at loop `start` does not rewind the loops below it
-        flat = np.arange(B) * K + np.maximum(start - 1, 0)
-        before = np.take(csum_all.reshape(len(csum_all), -1), flat, axis=1)  # [R, B]
-        before[:, start == 0] = 0
-        elements = fanout[:, l]
         fans = l in spatial_levels
+        if child >= 0 and not fans and not held[child].any():
+            continue  # no fanout, a child that holds nothing: the defaults
+        in_walk = act_all & (loop_lvl >= l)
+        before: list[np.ndarray] = []  # the walk's offset [R, B], computed when a tensor needs its moves
+        elements = fanout[:, l]
         if fans:
             fan = _Fanout.of(arch, shape, batch, l, ext_below[:, l], moves_dtype)
             rank_groups, ok = _group_count(fan.n, fan.trans)
             exact &= ok
         for t in range(T):
+            if child >= 0 and not fans and not held[child, t]:
+                continue
             ranks = shape.rank_slice[t]
             V = size[:, child, t].astype(float) if child >= 0 else np.ones(B)
 
             def walk_tau() -> _Moves:
                 # tile moves of this walk: tau_j = T_j - sum of T_k for walk loops k < j
-                return _Moves.of((tau_all[ranks] + before[ranks, :, None]) * in_walk)
+                if not before:
+                    before.append(_walk_offset(csum_all, in_walk))
+                return _Moves.of((tau_all[ranks] + before[0][ranks, :, None]) * in_walk)
             moves = None
             effect, g_link, n_link = no_links
             if fans:
                 groups = np.prod(rank_groups[ranks], axis=0)
                 moves = walk_tau()
                 effect, g_link, n_link = _link_effects(fan, ranks, groups, moves, in_walk)
+                linked = effect.any(axis=1)
             else:
-                groups = np.ones(B, I64)
-            linked = effect.any(axis=1)
+                groups = ones
+                linked = no_links_any
             if child < 0:  # operands of the MACs: points, no temporal reuse, always the same shape
                 P[:, l, t] = macs * groups
                 Wt[:, l, t] = macs * elements
@@ -465,10 +482,9 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
                     LT[:, l, t] = np.sum(wt_l * np.where(effect, n_link, 0), axis=1)
                 continue
             needed = batch.keep[:, child, t] | linked
-            # Default (child does not hold the tensor): only the ratio P/Wt matters.
-            A[:, child, t] = V
-            P[:, l, t] = groups
-            Wt[:, l, t] = elements
+            P[:, l, t] = groups  # the defaults (A and Wt hold theirs), multicast groups counted
+            if not needed.any():
+                continue
             if shape.sliding[t]:
                 if moves is None:
                     moves = walk_tau()
@@ -489,12 +505,13 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
                     # from the first one in the walk that moves it outwards.
                     rel = in_walk & relevant[t][loop_dim]
                     first = np.where(rel.any(axis=1), np.argmax(rel, axis=1), K)
-                    reuse = np.take_along_axis(np.concatenate([later, np.ones((B, 1), I64)], axis=1),
-                                               first[:, None], 1)[:, 0]
-                    A_ct = V * reuse
-                A[simple, child, t] = A_ct[simple]
-                P[simple, l, t] = (A_ct * groups)[simple]
-                Wt[simple, l, t] = (A_ct * elements)[simple]
+                    A_ct = V * np.take_along_axis(later_or_one, first[:, None], 1)[:, 0]
+                if simple.all():
+                    A[:, child, t], P[:, l, t], Wt[:, l, t] = A_ct, A_ct * groups, A_ct * elements
+                else:
+                    A[simple, child, t] = A_ct[simple]
+                    P[simple, l, t] = (A_ct * groups)[simple]
+                    Wt[simple, l, t] = (A_ct * elements)[simple]
             if stateful.any():
                 i = np.nonzero(stateful)[0]
                 if not shape.sliding[t]:
@@ -543,7 +560,7 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     packed = wpe != 1.0
     store = arch.storage
     cap = np.array([np.inf if lv.effective_size_words is None else lv.effective_size_words for lv in store])
-    x, y, limits = _mesh_extents(arch, batch)
+    x, y, limits = _mesh_extents(arch, batch, fanout)
     fits = np.all(((tile * wpe).sum(axis=2) <= cap + 1e-9) & (x <= limits[:, 0]) & (y <= limits[:, 1]), axis=1)
 
     # ---- cycles ---------------------------------------------------------------------------
@@ -564,9 +581,12 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     cluster_util = np.where(clusters > 0, utilized / np.maximum(clusters, 1), 1.0)
     scale = (utilized / cluster_util)[:, :, None]
     e = np.zeros((B, L, T))
+    any_packed, unit_blocks = bool(packed.any()), bool((block == 1).all())
     for count, action in ((reads, "read"), (fills, "fill"), (updates, "update")):
-        words = np.where(packed, np.ceil(count * wpe - 1e-9), np.floor(count))  # energy.packed_words
-        vec = -(-words.astype(I64) // block)
+        # energy.packed_words, then whole blocks (the same numbers without the passes that
+        # change nothing when no level packs data and every block is one word)
+        words = np.where(packed, np.ceil(count * wpe - 1e-9), np.floor(count)) if any_packed else np.floor(count)
+        vec = words if unit_blocks else -(-words.astype(I64) // block)
         e += vec * np.array([lv.action_energy(action) for lv in store])[:, None]
     tensor_energy = e * scale
     leak = np.array([lv.action_energy("leak") for lv in store])
@@ -581,6 +601,18 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
         utilized_instances=utilized, compute_cycles=macs,
         fits=fits, exact=exact,
     )
+
+
+def _walk_offset(csum: np.ndarray, in_walk: np.ndarray) -> np.ndarray:
+    """Data-space offset [R, B] of the loops below a walk: the running sum of moves
+    ``csum[R, B, K]`` just before its first loop (a walk does not rewind the loops below it)."""
+    B, K = in_walk.shape
+    start = np.argmax(in_walk, axis=1) if K else np.zeros(B, I64)
+    start = np.where(in_walk.any(axis=1), start, K)
+    flat = np.arange(B) * K + np.maximum(start - 1, 0)
+    before = np.take(csum.reshape(len(csum), -1), flat, axis=1)
+    before[:, start == 0] = 0
+    return before
 
 
 def _compaction(act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -670,14 +702,15 @@ class _Fanout:
            dtype: type) -> "_Fanout":
         """The fanout under ``level``; ``ext_below[B, D]`` is the op-space tile of one child."""
         fx, fy = arch.fanout(level)
-        dims = batch.spatial_order[:, level]  # spatial loops, inner to outer (X before Y)
-        n, axis, step = (np.take_along_axis(x, dims, 1)
-                         for x in (batch.spatial[:, level], batch.spatial_axis[:, level], ext_below))
-        lx = np.prod(np.where(axis == 0, n, 1), axis=1)
-        ly = np.prod(np.where(axis == 1, n, 1), axis=1)
-        multi = np.prod(n, axis=1) > 1
-        act, order = _compaction(n > 1)
-        n, axis, dims, step = (np.take_along_axis(x, order, 1) for x in (n, axis, dims, step))
+        factors, axes = batch.spatial[:, level], batch.spatial_axis[:, level]  # by dimension
+        lx = np.prod(np.where(axes == 0, factors, 1), axis=1)
+        ly = np.prod(np.where(axes == 1, factors, 1), axis=1)
+        multi = np.prod(factors, axis=1) > 1
+        # the loops of factor > 1 in spatial order (inner to outer, X before Y), packed
+        order = batch.spatial_order[:, level]
+        act, packed = _compaction(np.take_along_axis(factors > 1, order, 1))
+        dims = np.take_along_axis(order, packed, 1)
+        n, axis, step = (np.take_along_axis(x, dims, 1) for x in (factors, axes, ext_below))
         trans = _translations(shape, dims, np.where(act, step, 0), dtype)
         spread = np.sum(np.maximum(n - 1, 0) * np.abs(trans), axis=2)
         return _Fanout(level, np.where(act, n, 1), np.where(act, axis, 0), trans, spread,

@@ -198,11 +198,11 @@ class Searcher:
         if n == 0:
             return 0, False
         if n < cands.size:
-            cands, keys = cands.take(np.arange(n)), keys[:n]
+            cands, keys = cands.slice(0, n), keys[:n]
         self.seen.add(keys)
         improved = False
         for start in range(0, n, self.chunk):
-            part = cands.take(np.arange(start, min(start + self.chunk, n)))
+            part = cands if n <= self.chunk else cands.slice(start, min(start + self.chunk, n))
             pk = keys[start:start + self.chunk]
             res = self.evaluate_fn(part)
             fits = np.isfinite(res.energy_pJ) & (res.fits if self.trust_fits else True)

@@ -401,7 +401,6 @@ class MapSpace:
         along X; 1-D fanouts use their only axis; fixed axes win (orders stay X before Y)."""
         n, L, D = sf.shape
         axis = np.zeros((n, L, D), I64)
-        pos = _inverse(sorder)  # position of each dimension in the spatial order
         for l in range(L):
             if not self.fans[l]:
                 continue
@@ -409,13 +408,13 @@ class MapSpace:
             if fx == 1 or fy == 1:
                 axis[:, l] = 0 if fy == 1 else 1
             elif self.split[l] >= 0:
-                axis[:, l] = pos[:, l] >= self.split[l]
+                axis[:, l] = _inverse(sorder[:, l]) >= self.split[l]  # position of each dimension
             else:
                 nonunit = np.take_along_axis(sf[:, l] > 1, sorder[:, l], 1)
                 seen = np.cumsum(nonunit, axis=1)  # non-unit loops up to each position
                 kk = np.minimum(k[:, l], seen[:, -1])[:, None]
                 by_pos = seen > kk
-                axis[:, l] = np.take_along_axis(by_pos, pos[:, l], 1)
+                axis[:, l] = np.take_along_axis(by_pos, _inverse(sorder[:, l]), 1)
             if (self.axis_fixed[l] >= 0).any():
                 fixed = self.axis_fixed[l][None]
                 axis[:, l] = np.where(fixed >= 0, fixed, axis[:, l])
@@ -424,37 +423,58 @@ class MapSpace:
         return axis, sorder
 
     def splits(self, batch: MappingBatch) -> np.ndarray:
-        """``k`` per level: how many non-unit spatial loops run along X."""
-        return ((batch.spatial > 1) & (batch.spatial_axis == 0)).sum(axis=2)
+        """``k`` per level: how many non-unit spatial loops run along X (0 on levels whose axes
+        do not follow ``k``: no 2-D fanout, or a fixed split)."""
+        k = np.zeros((batch.size, self.L), I64)
+        lv = self._free_split_levels
+        if lv.size:
+            k[:, lv] = ((batch.spatial[:, lv] > 1) & (batch.spatial_axis[:, lv] == 0)).sum(axis=2)
+        return k
+
+    @cached_property
+    def _free_split_levels(self) -> np.ndarray:
+        """Levels whose X/Y split is searched (2-D fanout, no fixed split): :meth:`_axes` reads ``k`` there."""
+        return np.nonzero([bool(self.fans[l]) and self.fanout[l].min() > 1 and self.split[l] < 0
+                           for l in range(self.L)])[0]
 
     # ------------------------------------------------------------------ validity
     def factors(self, batch: MappingBatch) -> np.ndarray:
         return np.concatenate([batch.temporal, batch.spatial], axis=1)
 
-    def tile_sizes(self, F: np.ndarray) -> np.ndarray:
-        """Dense tile size ``[B, L, T]`` (words) of every tensor at every level, from the factors
-        ``F[B, 2L, D]`` (:meth:`factors`)."""
+    def tile_sizes(self, F: np.ndarray, levels: np.ndarray | None = None) -> np.ndarray:
+        """Dense tile size ``[B, L, T]`` (words) of every tensor at every level (or at ``levels``
+        only), from the factors ``F[B, 2L, D]`` (:meth:`factors`)."""
         L = self.L
         ext = np.cumprod(F[:, :L] * F[:, L:], axis=1)
-        out = np.ones((F.shape[0], L, self.T), I64)
+        if levels is not None:
+            ext = ext[:, levels]
+        by_dim = np.ascontiguousarray(np.moveaxis(ext, 2, 0))  # [D, B, L]: planes, not strided columns
+        out = np.empty((self.T, F.shape[0], ext.shape[1]), I64)
         for t, ranks in enumerate(self.ranks):
+            words = None
             for rank in ranks:
-                acc = np.ones((F.shape[0], L), I64)
-                for c, d in rank:
-                    acc = acc + c * (ext[:, :, d] - 1)
-                out[:, :, t] *= acc
-        return out
+                if len(rank) == 1 and rank[0][0] == 1:
+                    extent = by_dim[rank[0][1]]
+                else:
+                    extent = 1 + sum(c * (by_dim[d] - 1) for c, d in rank)
+                words = extent if words is None else words * extent
+            out[t] = 1 if words is None else words
+        return np.moveaxis(out, 0, 2)
 
     def valid(self, batch: MappingBatch) -> np.ndarray:
         """Within the constraints, the fanouts, the minimum utilisation and every buffer's capacity
         (compressed tiles scaled by ``tile_scale``).  The cheap checks run first; tile sizes are
         computed only for the candidates that pass them."""
         F = self.factors(batch)
-        ok = ((F <= self.cap[None]) & ((self.fixed[None] < 0) | (F == self.fixed[None]))).all(axis=(1, 2))
+        capped, cap, fixed, value = self._slot_checks
+        flat = F.reshape(F.shape[0], -1)
+        ok = (flat[:, capped] <= cap[None]).all(axis=1) & (flat[:, fixed] == value[None]).all(axis=1)
         ok &= (np.prod(F, axis=1) == self.bounds[None]).all(axis=1)
-        sf, ax = batch.spatial, batch.spatial_axis
-        ok &= (np.prod(np.where(ax == 0, sf, 1), axis=2) <= self.fanout[None, :, 0]).all(axis=1)
-        ok &= (np.prod(np.where(ax == 1, sf, 1), axis=2) <= self.fanout[None, :, 1]).all(axis=1)
+        # fanouts: elsewhere the spatial factors are fixed to 1, checked above
+        fans = self._fan_levels
+        sf, ax = batch.spatial[:, fans], batch.spatial_axis[:, fans]
+        ok &= (np.prod(np.where(ax == 0, sf, 1), axis=2) <= self.fanout[None, fans, 0]).all(axis=1)
+        ok &= (np.prod(np.where(ax == 1, sf, 1), axis=2) <= self.fanout[None, fans, 1]).all(axis=1)
         ok &= ((self.keep_rule[None] == 0) | (batch.keep == (self.keep_rule[None] > 0))).all(axis=(1, 2))
         if self.min_utilization > 0:
             ok &= self.utilization(batch) >= self.min_utilization - 1e-12
@@ -463,17 +483,40 @@ class MapSpace:
             ok[rows] = self.storage_ok(F[rows], batch.keep[rows])
         return ok
 
+    @cached_property
+    def _slot_checks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The slots (flat ``[2L * D]`` indices) with a maximum factor, their maxima, the slots
+        with a fixed factor and their values: :meth:`valid` checks only these."""
+        cap, fixed = self.cap.reshape(-1), self.fixed.reshape(-1)
+        capped, pinned = np.nonzero(cap < BIG)[0], np.nonzero(fixed >= 0)[0]
+        return capped, cap[capped], pinned, fixed[pinned]
+
+    @cached_property
+    def _fan_levels(self) -> np.ndarray:
+        """Levels with a fanout below them (the only ones whose spatial factors may exceed 1)."""
+        return np.nonzero(self.fans)[0]
+
+    @cached_property
+    def _storage_levels(self) -> np.ndarray:
+        """Levels whose tiles :meth:`storage_ok` checks: bounded capacity or metadata, or a minimum fill."""
+        checked = (self.capacity >= 0) | (self.min_fill > 0)
+        if self.metadata_scale is not None:
+            checked |= self.metadata_capacity >= 0
+        return np.nonzero(checked)[0]
+
     def storage_ok(self, F: np.ndarray, keep: np.ndarray) -> np.ndarray:
         """``[B]``: the kept tiles of factors ``F[B, 2L, D]`` fit every buffer (scaled by
         ``tile_scale``), fill each to its minimum utilisation, and their metadata fits."""
-        held = self.tile_sizes(F) * keep  # [B, L, T] dense words of the kept tiles
-        words = (held * self.tile_scale[None]).sum(axis=2)  # [B, L]
-        ok = self.within_capacity(words)
-        ok &= (words >= self.min_fill[None] - 1e-9).all(axis=1)
+        lv = self._storage_levels
+        held = self.tile_sizes(F, lv) * keep[:, lv]  # [B, levels, T] dense words of the kept tiles
+        words = (held * self.tile_scale[None, lv]).sum(axis=2)  # [B, levels]
+        cap = self.capacity[lv]
+        ok = ((words <= cap[None]) | (cap < 0)[None]).all(axis=1)
+        ok &= (words >= self.min_fill[None, lv] - 1e-9).all(axis=1)
         if self.metadata_scale is not None:
-            bits = (held * self.metadata_scale[None]).sum(axis=2)
-            bounded = self.metadata_capacity >= 0
-            ok &= ((bits <= self.metadata_capacity[None] + 1e-9) | ~bounded[None]).all(axis=1)
+            bits = (held * self.metadata_scale[None, lv]).sum(axis=2)
+            bounded = self.metadata_capacity[lv] >= 0
+            ok &= ((bits <= self.metadata_capacity[None, lv] + 1e-9) | ~bounded[None]).all(axis=1)
         return ok
 
     def within_capacity(self, words: np.ndarray) -> np.ndarray:
@@ -494,8 +537,8 @@ class MapSpace:
         if B == 0:
             return np.zeros(0, np.uint64)
         tf, sf = batch.temporal, batch.spatial
-        t_code = _order_code(tf, batch.temporal_order) * self.order_free[None]
-        s_code = _order_code(sf, batch.spatial_order) * self.sorder_free[None]
+        t_code = self._order_codes(tf, batch.temporal_order, self.order_free)
+        s_code = self._order_codes(sf, batch.spatial_order, self.sorder_free)
         on_y = (sf > 1) & (batch.spatial_axis == 1)
         parts = np.concatenate([tf.reshape(B, -1), sf.reshape(B, -1), t_code, s_code, on_y.reshape(B, -1),
                                 batch.keep.reshape(B, -1)], axis=1)
@@ -507,6 +550,16 @@ class MapSpace:
             h ^= h >> np.uint64(32)
         return h
 
+    @staticmethod
+    def _order_codes(factors: np.ndarray, order: np.ndarray, free: np.ndarray) -> np.ndarray:
+        """``[B, L]`` order codes (:func:`_order_code`) of the levels whose order matters, 0 elsewhere."""
+        if free.all():
+            return _order_code(factors, order)
+        out = np.zeros(factors.shape[:2], I64)
+        if free.any():
+            out[:, free] = _order_code(factors[:, free], order[:, free])
+        return out
+
     # ------------------------------------------------------------------ moves
     def mutate(self, batch: MappingBatch, rng: np.random.Generator) -> MappingBatch:
         """One random neighbour of each mapping: move a prime factor or swap two factors of a
@@ -514,7 +567,7 @@ class MapSpace:
         loops, move the X/Y split, or flip a free keep bit.  Constraints hold by construction
         except fanouts and capacity (see :meth:`valid`)."""
         n, L, D = batch.size, self.L, self.D
-        F = self.factors(batch).copy()
+        F = self.factors(batch)  # a new array
         order, sorder = batch.temporal_order.copy(), batch.spatial_order.copy()
         keep = batch.keep.copy()
         k = self.splits(batch)
