@@ -280,8 +280,15 @@ def _rank_extent(shape: _Shape, t: int, ext: np.ndarray) -> np.ndarray:
 
 def _tile_words(shape: _Shape, ext: np.ndarray) -> np.ndarray:
     """Words [..., T] of each tensor's tile for op-space extents ext[..., D]: the product of
-    its rank extents (elementwise, not a reduction over a short last axis)."""
-    return np.stack([reduce(operator.mul, _rank_extents(shape, t, ext)) for t in range(shape.T)], axis=-1)
+    its rank extents (elementwise over contiguous planes, not a reduction over a short last
+    axis; a rank that is one dimension is that dimension's extent as it is)."""
+    planes = np.ascontiguousarray(np.moveaxis(ext, -1, 0))  # [D, ...]
+    out = np.empty((shape.T,) + ext.shape[:-1], ext.dtype)
+    for t in range(shape.T):
+        extents = [planes[rank[0][1]] if len(rank) == 1 and abs(rank[0][0]) == 1
+                   else 1 + sum(abs(c) * (planes[d] - 1) for c, d in rank) for rank in shape.ranks[t]]
+        out[t] = reduce(operator.mul, extents) if extents else 1
+    return np.moveaxis(out, 0, -1)
 
 
 def _mesh_extents(arch: Architecture, batch: MappingBatch,
@@ -349,7 +356,7 @@ def fits(problem: Problem, arch: Architecture, batch: MappingBatch) -> np.ndarra
     level_ids = np.arange(L)[None, :, None]
     top = L - 1 - np.argmax(keep[:, ::-1, :], axis=1)
     kept = keep & (level_ids <= top[:, None, :])
-    x, y, limits = _mesh_extents(arch, batch)
+    x, y, limits = _mesh_extents(arch, batch, np.prod(batch.spatial, axis=2))
     ok = np.all((x <= limits[:, 0]) & (y <= limits[:, 1]), axis=1)
     capped = [l for l, lv in enumerate(arch.storage) if lv.effective_size_words is not None]
     if capped:
