@@ -411,7 +411,7 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
         loop_n, loop_dim, loop_step = (np.ones((B, 1), I64) for _ in range(3))
         loop_lvl = np.zeros((B, 1), I64)
     else:
-        loop_n, loop_dim, loop_step = (np.take_along_axis(x, order, 1)
+        loop_n, loop_dim, loop_step = (_along(x, order)
                                        for x in (all_n, to.reshape(B, -1), all_step))
         loop_lvl = order // D
     K = loop_n.shape[1]
@@ -512,7 +512,7 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
                     # from the first one in the walk that moves it outwards.
                     rel = in_walk & relevant[t][loop_dim]
                     first = np.where(rel.any(axis=1), np.argmax(rel, axis=1), K)
-                    A_ct = V * np.take_along_axis(later_or_one, first[:, None], 1)[:, 0]
+                    A_ct = V * _along(later_or_one, first[:, None])[:, 0]
                 if simple.all():
                     A[:, child, t], P[:, l, t], Wt[:, l, t] = A_ct, A_ct * groups, A_ct * elements
                 else:
@@ -622,13 +622,21 @@ def _walk_offset(csum: np.ndarray, in_walk: np.ndarray) -> np.ndarray:
     return before
 
 
+def _along(x: np.ndarray, idx: np.ndarray, base: np.ndarray | None = None) -> np.ndarray:
+    """``np.take_along_axis(x, idx, 1)`` for 2-D ``x``, as one flat take (about 2x faster);
+    ``base`` (each row's flat offset, ``[B, 1]``) may be passed when gathering repeatedly."""
+    if base is None:
+        base = (np.arange(x.shape[0]) * x.shape[1])[:, None]
+    return np.take(np.ascontiguousarray(x).reshape(-1), idx + base)
+
+
 def _compaction(act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Stable order per row moving active loops to the front, trimmed to the longest active
     run: (active flags, column index) in that order."""
     order = np.argsort(~act, axis=1, kind="stable")
     m = int(act.sum(axis=1).max()) if act.size else 0
     order = order[:, :m]
-    return np.take_along_axis(act, order, 1), order
+    return _along(act, order), order
 
 
 def _compact_rows(act: np.ndarray, rows: np.ndarray, *arrays: np.ndarray):
@@ -715,9 +723,9 @@ class _Fanout:
         multi = np.prod(factors, axis=1) > 1
         # the loops of factor > 1 in spatial order (inner to outer, X before Y), packed
         order = batch.spatial_order[:, level]
-        act, packed = _compaction(np.take_along_axis(factors > 1, order, 1))
-        dims = np.take_along_axis(order, packed, 1)
-        n, axis, step = (np.take_along_axis(x, dims, 1) for x in (factors, axes, ext_below))
+        act, packed = _compaction(_along(factors > 1, order))
+        dims = _along(order, packed)
+        n, axis, step = (_along(x, dims) for x in (factors, axes, ext_below))
         trans = _translations(shape, dims, np.where(act, step, 0), dtype)
         spread = np.sum(np.maximum(n - 1, 0) * np.abs(trans), axis=2)
         return _Fanout(level, np.where(act, n, 1), np.where(act, axis, 0), trans, spread,
@@ -879,6 +887,8 @@ def _walk(tau, moves, act, n, partial, V, effect, g_link, n_link, groups, elemen
     S = 3 * (m + 1)
     F = np.tile(np.arange(S), (B, 1))
     G = np.zeros((4, B, S))  # the four accumulators, one gather and update for all
+    base = (np.arange(B) * S)[:, None]  # flat offsets of F's rows, and of G's (per accumulator)
+    base4 = (np.arange(4 * B) * S).reshape(4, B, 1)
     # what one delivered word costs in each accumulator when no link replaces the access
     plain = np.stack([np.ones(B), groups, elements, np.zeros(B)])[:, :, None]
     rows = np.arange(B)[:, None]
@@ -906,10 +916,10 @@ def _walk(tau, moves, act, n, partial, V, effect, g_link, n_link, groups, elemen
             cost[2] = np.where(link, (elements - n_link[:, j])[:, None], elements[:, None])
             cost[3] = np.where(link, n_link[:, j][:, None], 0.0)
         newG = delta * cost  # G + scale * (delta * cost + G[s2]), without temporaries
-        newG += np.take_along_axis(G, s2[None], 2)
+        newG += np.take(np.ascontiguousarray(G).reshape(-1), s2[None] + base4)
         newG *= scale
         newG += G
-        newF = np.take_along_axis(F, s2, 1)
+        newF = _along(F, s2, base)
         if on.all():
             G, F = newG, newF
         else:
@@ -926,6 +936,7 @@ def _walk_directions(eq, canon, moves, act, n, partial, V) -> np.ndarray:
     F = np.tile(np.arange(m + 1), (B, 1))
     G = np.zeros((B, m + 1))
     Vc = V[:, None]
+    base = (np.arange(B) * (m + 1))[:, None]
     for j in range(m):
         on = act[:, j]
         if not on.any():
@@ -935,8 +946,8 @@ def _walk_directions(eq, canon, moves, act, n, partial, V) -> np.ndarray:
         cont = (F == 0) | same
         delta = np.where(mv, np.where(cont, partial[:, j][:, None], Vc), 0.0)
         s2 = np.where(mv, np.where(F == 0, canon[:, j][:, None] + 1, np.where(same, F, 0)), F)
-        G_new = G + (n[:, j] - 1)[:, None] * (delta + np.take_along_axis(G, s2, 1))
-        F_new = np.take_along_axis(F, s2, 1)
+        G_new = G + (n[:, j] - 1)[:, None] * (delta + _along(G, s2, base))
+        F_new = _along(F, s2, base)
         if on.all():
             G, F = G_new, F_new
         else:
