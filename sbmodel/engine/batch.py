@@ -680,8 +680,8 @@ def _hash_rows(x: np.ndarray, salt: int) -> np.ndarray:
     """64-bit hash of each row of an integer array (wrapping arithmetic)."""
     flat = x.reshape(x.shape[0], -1).astype(np.int64).view(np.uint64)
     k = _HASH[salt: salt + flat.shape[1]]
-    with np.errstate(over="ignore"):
-        return (flat * k).sum(axis=1, dtype=np.uint64) ^ np.uint64(salt * 0x9E3779B97F4A7C15 % 2**64)
+    # the weighted sum modulo 2**64, as an unsigned matrix-vector product (~10x faster)
+    return (flat @ k) ^ np.uint64(salt * 0x9E3779B97F4A7C15 % 2**64)
 
 
 @dataclass(frozen=True)

