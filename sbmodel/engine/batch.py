@@ -356,8 +356,13 @@ def fits(problem: Problem, arch: Architecture, batch: MappingBatch) -> np.ndarra
     level_ids = np.arange(L)[None, :, None]
     top = L - 1 - np.argmax(keep[:, ::-1, :], axis=1)
     kept = keep & (level_ids <= top[:, None, :])
-    x, y, limits = _mesh_extents(arch, batch, np.prod(batch.spatial, axis=2))
-    ok = np.all((x <= limits[:, 0]) & (y <= limits[:, 1]), axis=1)
+    fanout = np.prod(batch.spatial, axis=2)
+    limits = np.array([arch.fanout(l) for l in range(L)], I64).reshape(-1, 2)
+    fans = np.nonzero(limits.prod(axis=1) > 1)[0]  # elsewhere a fanout fits only if it is 1
+    ok = np.all(np.delete(fanout, fans, axis=1) == 1, axis=1)
+    if fans.size:
+        x = np.prod(np.where(batch.spatial_axis[:, fans] == 0, batch.spatial[:, fans], 1), axis=2)
+        ok &= np.all((x <= limits[fans, 0]) & (fanout[:, fans] // x <= limits[fans, 1]), axis=1)
     capped = [l for l, lv in enumerate(arch.storage) if lv.effective_size_words is not None]
     if capped:
         cap = np.array([arch.storage[l].effective_size_words for l in capped], float)
@@ -423,7 +428,9 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     relevant = shape.relevant  # [T, D]
     spatial_levels = [l for l in range(L) if (fanout[:, l] > 1).any()]
     # data-space move of one iteration of each loop (all ranks, rank-major), running sums
-    moves_dtype = _move_dtype(shape, L, np.concatenate([ext, spatial_ext], axis=1))
+    # the outermost extents bound every op-space step (cumulative products of factors >= 1
+    # grow outwards, and a fanout's extent is at most its level's)
+    moves_dtype = _move_dtype(shape, L, ext[:, -1])
     trans_all = _translations(shape, loop_dim, np.where(act_all, loop_step, 0), moves_dtype)
     csum_all = np.cumsum(trans_all, axis=2)
     # move of step j in the walk over *all* loops: loop j advances, the loops inside rewind
