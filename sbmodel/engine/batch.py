@@ -264,13 +264,17 @@ _SHAPES: IdentityMemo[Problem, _Shape] = IdentityMemo(256)
 
 def _rank_extents(shape: _Shape, t: int, ext: np.ndarray) -> list[np.ndarray]:
     """Extent [...] of each rank of tensor t for op-space extents ext[..., D]."""
-    out = []
-    for rank in shape.ranks[t]:
-        acc = 1
-        for c, d in rank:
-            acc = acc + abs(c) * (ext[..., d] - 1)
-        out.append(acc)
-    return out
+    planes = np.moveaxis(ext, -1, 0)
+    return [_extent_of_rank(rank, planes) for rank in shape.ranks[t]]
+
+
+def _extent_of_rank(rank: list[tuple[int, int]], planes: np.ndarray) -> np.ndarray:
+    """Extent of one rank ``[(coefficient, dimension)]`` from per-dimension extent planes
+    ``planes[D, ...]``: ``1 + sum |c| (extent_d - 1)``; a rank that is one dimension is
+    that dimension's plane as it is."""
+    if len(rank) == 1 and abs(rank[0][0]) == 1:
+        return planes[rank[0][1]]
+    return 1 + sum(abs(c) * (planes[d] - 1) for c, d in rank)
 
 
 def _rank_extent(shape: _Shape, t: int, ext: np.ndarray) -> np.ndarray:
@@ -285,21 +289,21 @@ def _tile_words(shape: _Shape, ext: np.ndarray) -> np.ndarray:
     planes = np.ascontiguousarray(np.moveaxis(ext, -1, 0))  # [D, ...]
     out = np.empty((shape.T,) + ext.shape[:-1], ext.dtype)
     for t in range(shape.T):
-        extents = [planes[rank[0][1]] if len(rank) == 1 and abs(rank[0][0]) == 1
-                   else 1 + sum(abs(c) * (planes[d] - 1) for c, d in rank) for rank in shape.ranks[t]]
+        extents = [_extent_of_rank(rank, planes) for rank in shape.ranks[t]]
         out[t] = reduce(operator.mul, extents) if extents else 1
     return np.moveaxis(out, 0, -1)
 
 
-def _mesh_extents(arch: Architecture, batch: MappingBatch,
-                  fanout: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Spatial factors along X and Y under each level [B, L], and each level's fanout [L, 2];
-    ``fanout`` (all spatial factors' product [B, L]) saves a pass when known."""
-    sf, ax = batch.spatial, batch.spatial_axis
+def _fanouts_fit(arch: Architecture, batch: MappingBatch, fanout: np.ndarray) -> np.ndarray:
+    """[B]: the spatial factors under every level fit its mesh along X and along Y.
+    ``fanout[B, L]`` is their product; a level without a fanout fits only a product of 1."""
     limits = np.array([arch.fanout(l) for l in range(arch.num_levels)], I64).reshape(-1, 2)
-    x = np.prod(np.where(ax == 0, sf, 1), axis=2)
-    y = np.prod(np.where(ax == 1, sf, 1), axis=2) if fanout is None else fanout // x
-    return x, y, limits
+    fans = np.nonzero(limits.prod(axis=1) > 1)[0]
+    ok = np.all(np.delete(fanout, fans, axis=1) == 1, axis=1)
+    if fans.size:
+        x = np.prod(np.where(batch.spatial_axis[:, fans] == 0, batch.spatial[:, fans], 1), axis=2)
+        ok &= np.all((x <= limits[fans, 0]) & (fanout[:, fans] // x <= limits[fans, 1]), axis=1)
+    return ok
 
 
 def _translations(shape: _Shape, dims: np.ndarray, stride: np.ndarray, dtype: type) -> np.ndarray:
@@ -356,13 +360,7 @@ def fits(problem: Problem, arch: Architecture, batch: MappingBatch) -> np.ndarra
     level_ids = np.arange(L)[None, :, None]
     top = L - 1 - np.argmax(keep[:, ::-1, :], axis=1)
     kept = keep & (level_ids <= top[:, None, :])
-    fanout = np.prod(batch.spatial, axis=2)
-    limits = np.array([arch.fanout(l) for l in range(L)], I64).reshape(-1, 2)
-    fans = np.nonzero(limits.prod(axis=1) > 1)[0]  # elsewhere a fanout fits only if it is 1
-    ok = np.all(np.delete(fanout, fans, axis=1) == 1, axis=1)
-    if fans.size:
-        x = np.prod(np.where(batch.spatial_axis[:, fans] == 0, batch.spatial[:, fans], 1), axis=2)
-        ok &= np.all((x <= limits[fans, 0]) & (fanout[:, fans] // x <= limits[fans, 1]), axis=1)
+    ok = _fanouts_fit(arch, batch, np.prod(batch.spatial, axis=2))
     capped = [l for l, lv in enumerate(arch.storage) if lv.effective_size_words is not None]
     if capped:
         cap = np.array([arch.storage[l].effective_size_words for l in capped], float)
@@ -574,8 +572,7 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     packed = wpe != 1.0
     store = arch.storage
     cap = np.array([np.inf if lv.effective_size_words is None else lv.effective_size_words for lv in store])
-    x, y, limits = _mesh_extents(arch, batch, fanout)
-    fits = np.all(((tile * wpe).sum(axis=2) <= cap + 1e-9) & (x <= limits[:, 0]) & (y <= limits[:, 1]), axis=1)
+    fits = np.all((tile * wpe).sum(axis=2) <= cap + 1e-9, axis=1) & _fanouts_fit(arch, batch, fanout)
 
     # ---- cycles ---------------------------------------------------------------------------
     # words per cycle per level and tensor, then summed (Timeloop's and performance.py's rounding)
@@ -894,8 +891,8 @@ def _walk(tau, moves, act, n, partial, V, effect, g_link, n_link, groups, elemen
     S = 3 * (m + 1)
     F = np.tile(np.arange(S), (B, 1))
     G = np.zeros((4, B, S))  # the four accumulators, one gather and update for all
-    base = (np.arange(B) * S)[:, None]  # flat offsets of F's rows, and of G's (per accumulator)
-    base4 = (np.arange(4 * B) * S).reshape(4, B, 1)
+    base4 = (np.arange(4 * B) * S).reshape(4, B, 1)  # flat offsets of G's rows (per accumulator)
+    base = base4[0]  # and of F's
     # what one delivered word costs in each accumulator when no link replaces the access
     plain = np.stack([np.ones(B), groups, elements, np.zeros(B)])[:, :, None]
     rows = np.arange(B)[:, None]

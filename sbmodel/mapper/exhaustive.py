@@ -82,8 +82,8 @@ def _variants(space: MapSpace, t_nonunit: np.ndarray, s_nonunit: np.ndarray
         partial_split = space.split[l] >= 0 and len(space.sprefix[l]) < D
         s_opts.append(np.array(_level_orders(space, s_nonunit[l], space.sprefix[l], bool(space.sorder_free[l]),
                                              partial_split), I64))
-        two_d = space.fans[l] and space.split[l] < 0 and space.fanout[l].min() > 1
-        k_opts.append(np.arange(int(s_nonunit[l].sum()) + 1, dtype=I64) if two_d else np.array([D], I64))
+        k_opts.append(np.arange(int(s_nonunit[l].sum()) + 1, dtype=I64) if space.split_searched[l]
+                      else np.array([D], I64))
     sizes = [len(o) for o in t_opts + s_opts + k_opts]
     n = int(np.prod(sizes))
     digits = np.unravel_index(np.arange(n), sizes)
@@ -110,7 +110,7 @@ def _variant_count(space: MapSpace, t_nonunit: np.ndarray, s_nonunit: np.ndarray
                 count *= fact[int(rest.sum())]
             else:
                 count *= fact[(s_nonunit[:, l] & rest).sum(axis=1)]
-        if space.fans[l] and space.split[l] < 0 and space.fanout[l].min() > 1:
+        if space.split_searched[l]:
             count *= s_nonunit[:, l].sum(axis=1) + 1
     return count
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..core.architecture import Architecture
 from ..core.problem import Problem
-from ..engine.batch import MappingBatch
+from ..engine.batch import MappingBatch, _Shape, _tile_words
 from ..engine.counts import words_per_element
 from ..errors import SbmodelError
 from .constraints import Constraints, LevelConstraints, merge_level
@@ -224,7 +224,6 @@ class MapSpace:
         self.metadata_capacity = np.array([
             lv.metadata_capacity_bits
             if lv.effective_size_words is not None else -1 for lv in arch.storage], float)
-        self.ranks = [[[(abs(c), dims[d]) for c, d in rank] for rank in ds.projection] for ds in problem.dataspaces]
         self.free_keep = np.argwhere(keep_rule == 0)  # [(l, t)]
         # The innermost level's loop order never changes a result (operands are read once per
         # compute whatever the order), so it is not searched; nor are 1-D fanouts without a
@@ -426,16 +425,17 @@ class MapSpace:
         """``k`` per level: how many non-unit spatial loops run along X (0 on levels whose axes
         do not follow ``k``: no 2-D fanout, or a fixed split)."""
         k = np.zeros((batch.size, self.L), I64)
-        lv = self._free_split_levels
+        lv = np.nonzero(self.split_searched)[0]
         if lv.size:
             k[:, lv] = ((batch.spatial[:, lv] > 1) & (batch.spatial_axis[:, lv] == 0)).sum(axis=2)
         return k
 
     @cached_property
-    def _free_split_levels(self) -> np.ndarray:
-        """Levels whose X/Y split is searched (2-D fanout, no fixed split): :meth:`_axes` reads ``k`` there."""
-        return np.nonzero([bool(self.fans[l]) and self.fanout[l].min() > 1 and self.split[l] < 0
-                           for l in range(self.L)])[0]
+    def split_searched(self) -> np.ndarray:
+        """``[L]``: the level's X/Y split is searched (a 2-D fanout without a fixed split), so
+        :meth:`_axes` reads ``k`` there."""
+        return np.array([bool(self.fans[l]) and self.fanout[l].min() > 1 and self.split[l] < 0
+                         for l in range(self.L)], bool)
 
     # ------------------------------------------------------------------ validity
     def factors(self, batch: MappingBatch) -> np.ndarray:
@@ -446,20 +446,7 @@ class MapSpace:
         only), from the factors ``F[B, 2L, D]`` (:meth:`factors`)."""
         L = self.L
         ext = np.cumprod(F[:, :L] * F[:, L:], axis=1)
-        if levels is not None:
-            ext = ext[:, levels]
-        by_dim = np.ascontiguousarray(np.moveaxis(ext, 2, 0))  # [D, B, L]: planes, not strided columns
-        out = np.empty((self.T, F.shape[0], ext.shape[1]), I64)
-        for t, ranks in enumerate(self.ranks):
-            words = None
-            for rank in ranks:
-                if len(rank) == 1 and rank[0][0] == 1:
-                    extent = by_dim[rank[0][1]]
-                else:
-                    extent = 1 + sum(c * (by_dim[d] - 1) for c, d in rank)
-                words = extent if words is None else words * extent
-            out[t] = 1 if words is None else words
-        return np.moveaxis(out, 0, 2)
+        return _tile_words(_Shape.of(self.problem), ext if levels is None else ext[:, levels])
 
     def valid(self, batch: MappingBatch) -> np.ndarray:
         """Within the constraints, the fanouts, the minimum utilisation and every buffer's capacity
@@ -510,8 +497,7 @@ class MapSpace:
         lv = self._storage_levels
         held = self.tile_sizes(F, lv) * keep[:, lv]  # [B, levels, T] dense words of the kept tiles
         words = (held * self.tile_scale[None, lv]).sum(axis=2)  # [B, levels]
-        cap = self.capacity[lv]
-        ok = ((words <= cap[None]) | (cap < 0)[None]).all(axis=1)
+        ok = self.within_capacity(words, lv)
         ok &= (words >= self.min_fill[None, lv] - 1e-9).all(axis=1)
         if self.metadata_scale is not None:
             bits = (held * self.metadata_scale[None, lv]).sum(axis=2)
@@ -519,11 +505,11 @@ class MapSpace:
             ok &= ((bits <= self.metadata_capacity[None, lv] + 1e-9) | ~bounded[None]).all(axis=1)
         return ok
 
-    def within_capacity(self, words: np.ndarray) -> np.ndarray:
-        """``[B]``: the words each level holds (``[B, L]``, tiles scaled by ``tile_scale``) fit
-        every bounded level."""
-        bounded = self.capacity >= 0
-        return ((words <= self.capacity[None]) | ~bounded[None]).all(axis=1)
+    def within_capacity(self, words: np.ndarray, levels: np.ndarray | None = None) -> np.ndarray:
+        """``[B]``: the words each level holds (``[B, L]``, tiles scaled by ``tile_scale``; or
+        ``[B, len(levels)]`` for those levels) fit every bounded level."""
+        capacity = self.capacity if levels is None else self.capacity[levels]
+        return ((words <= capacity[None]) | (capacity < 0)[None]).all(axis=1)
 
     def utilization(self, batch: MappingBatch) -> np.ndarray:
         """Fraction of compute units a mapping uses."""
@@ -662,7 +648,7 @@ class MapSpace:
                    for a in range(len(self.prefix[l]), D) for b in range(a + 1, D)]
         swaps_s = [(l, a, b) for l in range(L) if self.sorder_free[l]
                    for a in range(len(self.sprefix[l]), D) for b in range(a + 1, D)]
-        ksteps = [(l, s) for l in range(L) if self.fans[l] and self.split[l] < 0 and self.fanout[l].min() > 1
+        ksteps = [(l, s) for l in range(L) if self.split_searched[l]
                   for s in (-1, 1)]
         return (np.array(moves_f, I64).reshape(-1, 4), np.array(swaps_t, I64).reshape(-1, 3),
                 np.array(swaps_s, I64).reshape(-1, 3), np.array(ksteps, I64).reshape(-1, 2),
