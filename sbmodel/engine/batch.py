@@ -294,16 +294,54 @@ def _tile_words(shape: _Shape, ext: np.ndarray) -> np.ndarray:
     return np.moveaxis(out, 0, -1)
 
 
-def _fanouts_fit(arch: Architecture, batch: MappingBatch, fanout: np.ndarray) -> np.ndarray:
+def _fanouts_fit(design: "_Design", batch: MappingBatch, fanout: np.ndarray) -> np.ndarray:
     """[B]: the spatial factors under every level fit its mesh along X and along Y.
     ``fanout[B, L]`` is their product; a level without a fanout fits only a product of 1."""
-    limits = np.array([arch.fanout(l) for l in range(arch.num_levels)], I64).reshape(-1, 2)
-    fans = np.nonzero(limits.prod(axis=1) > 1)[0]
-    ok = np.all(np.delete(fanout, fans, axis=1) == 1, axis=1)
+    limits, fans = design.fanout_limits, design.fanout_levels
+    ok = np.all(fanout[:, design.single_levels] == 1, axis=1)
     if fans.size:
         x = np.prod(np.where(batch.spatial_axis[:, fans] == 0, batch.spatial[:, fans], 1), axis=2)
         ok &= np.all((x <= limits[fans, 0]) & (fanout[:, fans] // x <= limits[fans, 1]), axis=1)
     return ok
+
+
+class _Design:
+    """Constants of one layer on one architecture (energies, capacities, limits, packing),
+    built once per (problem, architecture) pair: a search evaluates many small batches."""
+
+    def __init__(self, problem: Problem, arch: Architecture):
+        store = arch.storage
+        L = arch.num_levels
+        self.fanout_limits = np.array([arch.fanout(l) for l in range(L)], I64).reshape(-1, 2)  # [L, (X, Y)]
+        self.fanout_levels = np.nonzero(self.fanout_limits.prod(axis=1) > 1)[0]
+        self.single_levels = np.nonzero(self.fanout_limits.prod(axis=1) <= 1)[0]
+        self.wpe = words_per_element(problem, arch)  # [L, T]: 1 unless a level packs sub-word data
+        self.packed = self.wpe != 1.0
+        self.any_packed = bool(self.packed.any())
+        self.capped = [l for l, lv in enumerate(store) if lv.effective_size_words is not None]
+        self.capped_words = np.array([store[l].effective_size_words for l in self.capped], float)
+        self.capacity = np.array([np.inf if lv.effective_size_words is None else lv.effective_size_words
+                                  for lv in store])
+        # inf: never limits
+        self.read_limit = np.array([np.inf if lv.read_bandwidth is None else lv.read_bandwidth for lv in store], float)
+        self.write_limit = np.array([np.inf if lv.write_bandwidth is None else lv.write_bandwidth for lv in store],
+                                    float)
+        self.instances = np.array([lv.instances // lv.cluster_size for lv in store])
+        self.block = np.array([lv.block_size for lv in store])[:, None]
+        self.unit_blocks = bool((self.block == 1).all())
+        self.action_energy = {a: np.array([lv.action_energy(a) for lv in store])[:, None]
+                              for a in ("read", "fill", "update")}
+        self.leak = np.array([lv.action_energy("leak") for lv in store])
+        self.compute_energy = arch.compute.action_energy("compute")
+
+    @staticmethod
+    def of(problem: Problem, arch: Architecture) -> "_Design":
+        """The constants of ``problem`` on ``arch``, built once per pair of objects (both immutable)."""
+        per_problem = _DESIGNS(arch, lambda _: IdentityMemo(256))
+        return per_problem(problem, lambda p: _Design(p, arch))
+
+
+_DESIGNS: IdentityMemo[Architecture, IdentityMemo[Problem, _Design]] = IdentityMemo(64)
 
 
 def _translations(shape: _Shape, dims: np.ndarray, stride: np.ndarray, dtype: type) -> np.ndarray:
@@ -360,11 +398,12 @@ def fits(problem: Problem, arch: Architecture, batch: MappingBatch) -> np.ndarra
     level_ids = np.arange(L)[None, :, None]
     top = L - 1 - np.argmax(keep[:, ::-1, :], axis=1)
     kept = keep & (level_ids <= top[:, None, :])
-    ok = _fanouts_fit(arch, batch, np.prod(batch.spatial, axis=2))
-    capped = [l for l, lv in enumerate(arch.storage) if lv.effective_size_words is not None]
+    design = _Design.of(problem, arch)
+    ok = _fanouts_fit(design, batch, np.prod(batch.spatial, axis=2))
+    capped = design.capped
     if capped:
-        cap = np.array([arch.storage[l].effective_size_words for l in capped], float)
-        wpe = words_per_element(problem, arch)[capped]
+        cap = design.capped_words
+        wpe = design.wpe[capped]
         tile = _tile_words(shape, ext[:, capped])
         words = np.zeros((batch.size, len(capped)))
         for t in range(shape.T):  # summed tensor by tensor (as the rounding of the reference)
@@ -387,6 +426,7 @@ def _infeasible(batch: MappingBatch, L: int, T: int) -> BatchResult:
 
 def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> BatchResult:
     shape = _Shape.of(problem)
+    design = _Design.of(problem, arch)
     B = batch.size
     L, D, T = arch.num_levels, shape.D, shape.T
     tf, sf, to = batch.temporal, batch.spatial, batch.temporal_order
@@ -430,7 +470,7 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     # grow outwards, and a fanout's extent is at most its level's)
     moves_dtype = _move_dtype(shape, L, ext[:, -1])
     trans_all = _translations(shape, loop_dim, np.where(act_all, loop_step, 0), moves_dtype)
-    csum_all = np.cumsum(trans_all, axis=2)
+    csum_all = np.cumsum(trans_all, axis=2, dtype=moves_dtype)  # (numpy would widen int32 sums)
     # move of step j in the walk over *all* loops: loop j advances, the loops inside rewind
     tau_all = 2 * trans_all - csum_all
     no_links = np.zeros((B, K), bool), np.zeros((B, K)), np.zeros((B, K))  # see _link_effects
@@ -458,7 +498,7 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
         before: list[np.ndarray] = []  # the walk's offset [R, B], computed when a tensor needs its moves
         elements = fanout[:, l]
         if fans:
-            fan = _Fanout.of(arch, shape, batch, l, ext_below[:, l], moves_dtype)
+            fan = _Fanout.of(design, shape, batch, l, ext_below[:, l], moves_dtype)
             rank_groups, ok = _group_count(fan.n, fan.trans)
             exact &= ok
         for t in range(T):
@@ -568,11 +608,8 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     tile = np.where(kept, size, 0)
 
     # ---- capacity and fanout --------------------------------------------------------------
-    wpe = words_per_element(problem, arch)  # [L, T]: 1 unless a level packs sub-word data
-    packed = wpe != 1.0
-    store = arch.storage
-    cap = np.array([np.inf if lv.effective_size_words is None else lv.effective_size_words for lv in store])
-    fits = np.all((tile * wpe).sum(axis=2) <= cap + 1e-9, axis=1) & _fanouts_fit(arch, batch, fanout)
+    wpe = design.wpe
+    fits = np.all((tile * wpe).sum(axis=2) <= design.capacity + 1e-9, axis=1) & _fanouts_fit(design, batch, fanout)
 
     # ---- cycles ---------------------------------------------------------------------------
     # words per cycle per level and tensor, then summed (Timeloop's and performance.py's rounding)
@@ -580,29 +617,25 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     rbw = (reads * wpe / compute_cycles[:, None, None]).sum(axis=2)
     wbw = ((fills + updates) * wpe / compute_cycles[:, None, None]).sum(axis=2)
     slow = np.ones((B, L))
-    for bw, limit in ((rbw, [lv.read_bandwidth for lv in store]), (wbw, [lv.write_bandwidth for lv in store])):
-        limit = np.array([np.inf if v is None else v for v in limit], float)  # inf: never limits
+    for bw, limit in ((rbw, design.read_limit), (wbw, design.write_limit)):
         slow = np.minimum(slow, np.where(bw > limit, limit / np.maximum(bw, 1e-300), 1.0))
     cycles = np.maximum(compute_cycles, np.ceil(compute_cycles[:, None] / slow).max(axis=1))
 
     # ---- energy ---------------------------------------------------------------------------
-    instances = np.array([lv.instances // lv.cluster_size for lv in store])
-    block = np.array([lv.block_size for lv in store])[:, None]
-    clusters = np.minimum(utilized, instances)
+    clusters = np.minimum(utilized, design.instances)
     cluster_util = np.where(clusters > 0, utilized / np.maximum(clusters, 1), 1.0)
     scale = (utilized / cluster_util)[:, :, None]
     e = np.zeros((B, L, T))
-    any_packed, unit_blocks = bool(packed.any()), bool((block == 1).all())
+    block, packed = design.block, design.packed
     for count, action in ((reads, "read"), (fills, "fill"), (updates, "update")):
         # energy.packed_words, then whole blocks (the same numbers without the passes that
         # change nothing when no level packs data and every block is one word)
-        words = np.where(packed, np.ceil(count * wpe - 1e-9), np.floor(count)) if any_packed else np.floor(count)
-        vec = words if unit_blocks else -(-words.astype(I64) // block)
-        e += vec * np.array([lv.action_energy(action) for lv in store])[:, None]
+        words = np.where(packed, np.ceil(count * wpe - 1e-9), np.floor(count)) if design.any_packed else np.floor(count)
+        vec = words if design.unit_blocks else -(-words.astype(I64) // block)
+        e += vec * design.action_energy[action]
     tensor_energy = e * scale
-    leak = np.array([lv.action_energy("leak") for lv in store])
-    level_energy = tensor_energy.sum(axis=2) + leak * utilized * cycles[:, None]
-    compute_energy = macs * compute_units * arch.compute.action_energy("compute")
+    level_energy = tensor_energy.sum(axis=2) + design.leak * utilized * cycles[:, None]
+    compute_energy = macs * compute_units * design.compute_energy
     energy = compute_energy + level_energy.sum(axis=1)
 
     return BatchResult(
@@ -717,10 +750,10 @@ class _Fanout:
     multi: np.ndarray  # [B] more than one child
 
     @staticmethod
-    def of(arch: Architecture, shape: _Shape, batch: MappingBatch, level: int, ext_below: np.ndarray,
+    def of(design: _Design, shape: _Shape, batch: MappingBatch, level: int, ext_below: np.ndarray,
            dtype: type) -> "_Fanout":
         """The fanout under ``level``; ``ext_below[B, D]`` is the op-space tile of one child."""
-        fx, fy = arch.fanout(level)
+        fx, fy = (int(x) for x in design.fanout_limits[level])
         factors, axes = batch.spatial[:, level], batch.spatial_axis[:, level]  # by dimension
         lx = np.prod(np.where(axes == 0, factors, 1), axis=1)
         ly = np.prod(np.where(axes == 1, factors, 1), axis=1)
@@ -883,7 +916,9 @@ def _walk(tau, moves, act, n, partial, V, effect, g_link, n_link, groups, elemen
     first = np.stack([V, V * groups, V * elements, np.zeros(B)])
     if m == 0:
         return tuple(first)
-    eq = np.all(tau[:, :, :, None] == tau[:, :, None, :], axis=0)  # [B, m, m]
+    eq = np.ones((B, m, m), bool)  # rank by rank (no [R, B, m, m] temporary)
+    for rank_tau in tau:
+        eq &= rank_tau[:, :, None] == rank_tau[:, None, :]
     canon = np.argmax(eq, axis=1)
     if not effect.any():  # no links: the kind of delta never matters, only the direction
         A = V + _walk_directions(eq, canon, moves, act, n, partial, V)
