@@ -631,7 +631,7 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
         # energy.packed_words, then whole blocks (the same numbers without the passes that
         # change nothing when no level packs data and every block is one word)
         words = np.where(packed, np.ceil(count * wpe - 1e-9), np.floor(count)) if design.any_packed else np.floor(count)
-        vec = words if design.unit_blocks else -(-words.astype(I64) // block)
+        vec = words if design.unit_blocks else _ceil_div(words, block)
         e += vec * design.action_energy[action]
     tensor_energy = e * scale
     level_energy = tensor_energy.sum(axis=2) + design.leak * utilized * cycles[:, None]
@@ -670,7 +670,12 @@ def _along(x: np.ndarray, idx: np.ndarray, base: np.ndarray | None = None) -> np
 def _compaction(act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Stable order per row moving active loops to the front, trimmed to the longest active
     run: (active flags, column index) in that order."""
-    order = np.argsort(~act, axis=1, kind="stable")
+    K = act.shape[1]
+    if K <= 16:  # unique small keys: the (same) permutation, faster than a stable sort of flags
+        columns = np.arange(K, dtype=np.int8)
+        order = np.argsort(np.where(act, columns, columns + np.int8(K)), axis=1)
+    else:
+        order = np.argsort(~act, axis=1, kind="stable")
     m = int(act.sum(axis=1).max()) if act.size else 0
     order = order[:, :m]
     return _along(act, order), order
@@ -694,19 +699,21 @@ def _group_count(n: np.ndarray, trans: np.ndarray) -> tuple[np.ndarray, np.ndarr
     every dimension indexes one rank; two moving loops make :func:`_distinct_offsets`,
     more are not counted exactly.
     """
-    step = np.abs(trans)
-    moving = step != 0
-    k = moving.sum(axis=2)
-    first = np.argmax(moving, axis=2)[..., None]
-    second = np.argmax(moving & (np.arange(n.shape[1]) > first), axis=2)[..., None]
-    fac = np.broadcast_to(n, step.shape)
-    n1 = np.take_along_axis(fac, first, 2)[..., 0]
+    # the first two moving loops of each rank, loop by loop over contiguous [R, B] planes
+    # (S is small; reductions over a short last axis are slow)
+    k = np.zeros(trans.shape[:2], I64)  # moving loops so far
+    n1, a1, n2, a2 = (np.zeros(trans.shape[:2], I64) for _ in range(4))
+    for plane, factor in zip(np.moveaxis(trans, 2, 0), n.T):
+        step = np.abs(plane)
+        moving = step != 0
+        is_first, is_second = moving & (k == 0), moving & (k == 1)
+        n1, a1 = np.where(is_first, factor, n1), np.where(is_first, step, a1)
+        n2, a2 = np.where(is_second, factor, n2), np.where(is_second, step, a2)
+        k += moving
     count = np.where(k == 0, 1, n1)
     two = k >= 2
     if two.any():
-        a1, n2, a2 = (np.take_along_axis(x, j, 2)[..., 0][two]
-                      for x, j in ((step, first), (fac, second), (step, second)))
-        count[two] = _distinct_offsets(n1[two], a1, n2, a2)
+        count[two] = _distinct_offsets(n1[two], a1[two], n2[two], a2[two])
     return count, (k <= 2).all(axis=0)
 
 
@@ -969,30 +976,42 @@ def _walk(tau, moves, act, n, partial, V, effect, g_link, n_link, groups, elemen
 
 def _walk_directions(eq, canon, moves, act, n, partial, V) -> np.ndarray:
     """:func:`_walk` without links: state = remembered direction only; returns deliveries
-    after the first tile."""
+    after the first tile.  Each step's transitions and deliveries from every state are
+    tabulated up front ([m, B, m+1], one pass each); the loop then only gathers."""
     B, m = moves.shape
-    rows = np.arange(B)[:, None]
-    F = np.tile(np.arange(m + 1), (B, 1))
+    states = np.arange(m + 1)
+    # same[j, b, s]: state s remembers the direction of step j's move (s = 0: none)
+    same = np.zeros((m, B, m + 1), bool)
+    same[:, :, 1:] = eq.transpose(2, 0, 1)
+    moving = moves.T[:, :, None]
+    cont = same | (states == 0)
+    # a move continuing the remembered direction (or the first one) delivers the partial tile
+    delta = np.where(moving, np.where(cont, partial.T[:, :, None], V[None, :, None]), 0.0)
+    nxt = same * states  # a move keeps a remembered direction it continues, else forgets it...
+    nxt[:, :, 0] = canon.T + 1  # ...and a first move is remembered
+    nxt = np.where(moving, nxt, states)
+    delta, nxt = delta.reshape(m, -1), nxt.reshape(m, -1)
+    # an inactive step adds nothing (scale 0), so its rows need no masking; G stays >= 0 and finite
+    scale = np.where(act, n - 1, 0)
+    F = np.tile(states, (B, 1))
     G = np.zeros((B, m + 1))
-    Vc = V[:, None]
     base = (np.arange(B) * (m + 1))[:, None]
     for j in range(m):
-        on = act[:, j]
-        if not on.any():
-            continue
-        same = eq[rows, np.maximum(F - 1, 0), j] & (F > 0)
-        mv = moves[:, j][:, None]
-        cont = (F == 0) | same
-        delta = np.where(mv, np.where(cont, partial[:, j][:, None], Vc), 0.0)
-        s2 = np.where(mv, np.where(F == 0, canon[:, j][:, None] + 1, np.where(same, F, 0)), F)
-        G_new = G + (n[:, j] - 1)[:, None] * (delta + _along(G, s2, base))
-        F_new = _along(F, s2, base)
-        if on.all():
-            G, F = G_new, F_new
-        else:
-            o = on[:, None]
-            G, F = np.where(o, G_new, G), np.where(o, F_new, F)
+        at = F + base
+        after = np.take(nxt[j], at) + base
+        G = G + scale[:, j][:, None] * (np.take(delta[j], at) + np.take(G, after))
+        F = np.take(F, after)
     return G[:, 0]
+
+
+def _ceil_div(words: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """Whole blocks ``ceil(words / block)`` of integral float ``words`` (blocks >= 1), as the
+    integer division ``-(-words // block)``.  Below 2**53 words in magnitude the float
+    quotient q is exact or at least 1/block from an integer (its rounding error is below
+    |q| * 2**-53 < 1/block), so its ceiling is the same and avoids the slow integer division."""
+    if words.size and not (words.max() < 2.0**53 and words.min() > -2.0**53):
+        return -(-words.astype(I64) // block)
+    return np.ceil(words / block)
 
 
 def _round(x: np.ndarray) -> np.ndarray:
