@@ -920,9 +920,8 @@ def _walk(tau, moves, act, n, partial, V, effect, g_link, n_link, groups, elemen
     nothing in each, unless a link replaces the access).  ``tau[r, b, j]`` is rank-major.
     """
     _, B, m = tau.shape
-    first = np.stack([V, V * groups, V * elements, np.zeros(B)])
     if m == 0:
-        return tuple(first)
+        return V, V * groups, V * elements, np.zeros(B)
     eq = np.ones((B, m, m), bool)  # rank by rank (no [R, B, m, m] temporary)
     for rank_tau in tau:
         eq &= rank_tau[:, :, None] == rank_tau[:, None, :]
@@ -931,75 +930,74 @@ def _walk(tau, moves, act, n, partial, V, effect, g_link, n_link, groups, elemen
         A = V + _walk_directions(eq, canon, moves, act, n, partial, V)
         return A, A * groups, A * elements, np.zeros(B)
     S = 3 * (m + 1)
-    F = np.tile(np.arange(S), (B, 1))
+    states = np.arange(S)
+    direction, kind_before = np.divmod(states, 3)
+    moving, cont, delta, remembered = _step_tables(eq, canon, moves, partial, V, direction)
+    full_size = (partial >= V[:, None]).T[:, :, None]
+    kind = np.where(moving, np.where(cont & ~full_size, 2, 1), 0)
+    link = effect.T[:, :, None] & (kind == kind_before) & (kind != 0)
+    # words[j, a]: what step j adds to accumulator a from each state; a delivered word costs
+    # 1, the groups, the elements or nothing in each, unless a link replaces the access
+    words = np.empty((m, 4, B, S))
+    words[:, 0] = delta
+    words[:, 1] = delta * np.where(link, g_link.T[:, :, None], groups[None, :, None])
+    words[:, 2] = delta * np.where(link, (elements[:, None] - n_link).T[:, :, None], elements[None, :, None])
+    words[:, 3] = delta * np.where(link, n_link.T[:, :, None], 0.0)
+    # states as flat indices into a [B, S] table, accumulators 4 slabs of it
+    base = (np.arange(B) * S)[:, None]
+    slab = (np.arange(4) * (B * S))[:, None, None]
+    nxt = (remembered * 3 + kind + base).reshape(m, -1)
+    words = words.reshape(m, -1)
+    # an inactive step adds nothing (scale 0), so its rows need no masking; G stays >= 0 and finite
+    scale = np.where(act, n - 1, 0).T[:, :, None]
+    F = states + base
     G = np.zeros((4, B, S))  # the four accumulators, one gather and update for all
-    base4 = (np.arange(4 * B) * S).reshape(4, B, 1)  # flat offsets of G's rows (per accumulator)
-    base = base4[0]  # and of F's
-    # what one delivered word costs in each accumulator when no link replaces the access
-    plain = np.stack([np.ones(B), groups, elements, np.zeros(B)])[:, :, None]
-    rows = np.arange(B)[:, None]
-    full_size = partial >= V[:, None]
-    Vc = V[:, None]
     for j in range(m):
-        on = act[:, j]
-        if not on.any():
-            continue
-        d1, k1 = np.divmod(F, 3)
-        same = eq[rows, np.maximum(d1 - 1, 0), j] & (d1 > 0)
-        mv = moves[:, j][:, None]
-        cont = (d1 == 0) | same
-        delta = np.where(mv, np.where(cont, partial[:, j][:, None], Vc), 0.0)
-        kind = np.where(mv, np.where(cont & ~full_size[:, j][:, None], 2, 1), 0)
-        d2 = np.where(mv, np.where(d1 == 0, canon[:, j][:, None] + 1, np.where(same, d1, 0)), d1)
-        s2 = d2 * 3 + kind
-        scale = (n[:, j] - 1)[:, None]
-        cost = plain
-        if effect[:, j].any():
-            link = effect[:, j][:, None] & (kind == k1) & (kind != 0)
-            cost = np.empty((4, B, S))
-            cost[0] = 1.0
-            cost[1] = np.where(link, g_link[:, j][:, None], groups[:, None])
-            cost[2] = np.where(link, (elements - n_link[:, j])[:, None], elements[:, None])
-            cost[3] = np.where(link, n_link[:, j][:, None], 0.0)
-        newG = delta * cost  # G + scale * (delta * cost + G[s2]), without temporaries
-        newG += np.take(np.ascontiguousarray(G).reshape(-1), s2[None] + base4)
-        newG *= scale
+        after = np.take(nxt[j], F)
+        newG = np.take(words[j], F + slab)  # G + scale * (words + G[after]), without temporaries
+        newG += np.take(G, after + slab)
+        newG *= scale[j]
         newG += G
-        newF = _along(F, s2, base)
-        if on.all():
-            G, F = newG, newF
-        else:
-            G, F = np.where(on[:, None], newG, G), np.where(on[:, None], newF, F)
+        G, F = newG, np.take(F, after)
     start = 0 * 3 + 1  # no direction yet, last delta = the whole tile
+    first = np.stack([V, V * groups, V * elements, np.zeros(B)])
     return tuple(first + G[:, :, start])
+
+
+def _step_tables(eq, canon, moves, partial, V, direction: np.ndarray):
+    """Tables [m, B, S] of each walk step from each state remembering ``direction[s]``
+    (0 = none, k+1 = ``tau_k``): whether the step moves the tile, whether the move continues
+    the remembered direction (or is the first), the words it delivers (the partial tile if
+    so, else the whole tile) and the direction remembered after it.  Tabulated up front, the
+    walks' loops only gather (their inputs: ``act`` each row's active prefix of steps)."""
+    B, m = moves.shape
+    same_dir = np.zeros((m, B, m + 1), bool)  # [j, b, d]: direction d is step j's move
+    same_dir[:, :, 1:] = eq.transpose(2, 0, 1)
+    same = np.take(same_dir, direction, axis=2)
+    moving = moves.T[:, :, None]
+    cont = same | (direction == 0)
+    delta = np.where(moving, np.where(cont, partial.T[:, :, None], V[None, :, None]), 0.0)
+    after = same * direction  # a move keeps a remembered direction it continues, else forgets it...
+    after[:, :, direction == 0] = (canon.T + 1)[:, :, None]  # ...and a first move is remembered
+    return moving, cont, delta, np.where(moving, after, direction)
 
 
 def _walk_directions(eq, canon, moves, act, n, partial, V) -> np.ndarray:
     """:func:`_walk` without links: state = remembered direction only; returns deliveries
-    after the first tile.  Each step's transitions and deliveries from every state are
-    tabulated up front ([m, B, m+1], one pass each); the loop then only gathers."""
+    after the first tile.  ``act`` must be each row's active prefix of steps."""
     B, m = moves.shape
     states = np.arange(m + 1)
-    # same[j, b, s]: state s remembers the direction of step j's move (s = 0: none)
-    same = np.zeros((m, B, m + 1), bool)
-    same[:, :, 1:] = eq.transpose(2, 0, 1)
-    moving = moves.T[:, :, None]
-    cont = same | (states == 0)
-    # a move continuing the remembered direction (or the first one) delivers the partial tile
-    delta = np.where(moving, np.where(cont, partial.T[:, :, None], V[None, :, None]), 0.0)
-    nxt = same * states  # a move keeps a remembered direction it continues, else forgets it...
-    nxt[:, :, 0] = canon.T + 1  # ...and a first move is remembered
-    nxt = np.where(moving, nxt, states)
-    delta, nxt = delta.reshape(m, -1), nxt.reshape(m, -1)
-    # an inactive step adds nothing (scale 0), so its rows need no masking; G stays >= 0 and finite
-    scale = np.where(act, n - 1, 0)
-    F = np.tile(states, (B, 1))
-    G = np.zeros((B, m + 1))
+    _, _, delta, nxt = _step_tables(eq, canon, moves, partial, V, states)
+    # states as flat indices into a [B, m+1] table (row offset added once, not per step)
     base = (np.arange(B) * (m + 1))[:, None]
+    delta, nxt = delta.reshape(m, -1), (nxt + base).reshape(m, -1)
+    # an inactive step adds nothing (scale 0), so its rows need no masking; G stays >= 0 and finite
+    scale = np.where(act, n - 1, 0).T[:, :, None]
+    F = states + base
+    G = np.zeros((B, m + 1))
     for j in range(m):
-        at = F + base
-        after = np.take(nxt[j], at) + base
-        G = G + scale[:, j][:, None] * (np.take(delta[j], at) + np.take(G, after))
+        after = np.take(nxt[j], F)
+        G = G + scale[j] * (np.take(delta[j], F) + np.take(G, after))
         F = np.take(F, after)
     return G[:, 0]
 
