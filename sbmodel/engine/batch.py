@@ -685,9 +685,9 @@ def _compact_rows(act: np.ndarray, rows: np.ndarray, *arrays: np.ndarray):
     """Rows ``rows`` of ``act`` and of each array ([B, K] or rank-major [R, B, K]) with
     active loops moved to the front (stable) and trimmed to the longest active run."""
     kact, order = _compaction(act[rows])
-    # rank-major: a take, as a fancy index would lay the ranks out last in memory
-    return kact, [a[rows[:, None], order] if a.ndim == 2 else np.take_along_axis(a[:, rows], order[None], 2)
-                  for a in arrays]
+    flat = order + (rows * act.shape[1])[:, None]  # one flat index for every array's (row, loop) pairs
+    # rank-major: a take along the flattened last two axes keeps the ranks first in memory
+    return kact, [np.take(a.reshape(a.shape[:-2] + (-1,)), flat, axis=a.ndim - 2) for a in arrays]
 
 
 def _group_count(n: np.ndarray, trans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -771,7 +771,7 @@ class _Fanout:
         dims = _along(order, packed)
         n, axis, step = (_along(x, dims) for x in (factors, axes, ext_below))
         trans = _translations(shape, dims, np.where(act, step, 0), dtype)
-        spread = np.sum(np.maximum(n - 1, 0) * np.abs(trans), axis=2)
+        spread = np.einsum("rbs,bs->rb", np.abs(trans), np.maximum(n - 1, 0))  # (integers: any order)
         return _Fanout(level, np.where(act, n, 1), np.where(act, axis, 0), trans, spread,
                        np.maximum(fx, lx), np.maximum(fy, ly), multi)
 
