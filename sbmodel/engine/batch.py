@@ -446,17 +446,17 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     # Temporal loops in nest order (level by level, inner to outer within a level), keeping
     # only factors > 1: a walk above level l is the suffix of loops at levels >= l.  One
     # iteration of the loop over d at level l steps the op space by ext_below * sf.
-    all_n = np.take_along_axis(tf, to, 2).reshape(B, -1)
-    all_step = np.take_along_axis(spatial_ext, to, 2).reshape(B, -1)
+    all_n = np.take(tf, to + (np.arange(B * L) * D).reshape(B, L, 1)).reshape(B, -1)  # flat gather
     act_all, order = _compaction(all_n > 1)
     if order.shape[1] == 0:  # no temporal loop at all: one inert column keeps shapes simple
         act_all = np.zeros((B, 1), bool)
         loop_n, loop_dim, loop_step = (np.ones((B, 1), I64) for _ in range(3))
         loop_lvl = np.zeros((B, 1), I64)
     else:
-        loop_n, loop_dim, loop_step = (_along(x, order)
-                                       for x in (all_n, to.reshape(B, -1), all_step))
+        loop_n, loop_dim = _along(all_n, order), _along(to.reshape(B, -1), order)
+        # the step of loop (level l, position k) is spatial_ext[l, its dimension]
         loop_lvl = order // D
+        loop_step = _along(spatial_ext.reshape(B, -1), loop_lvl * D + loop_dim)
     K = loop_n.shape[1]
     loop_n = np.where(act_all, loop_n, 1)
     # loops from position j outwards: product of factors (for reuse counts and step weights)
@@ -464,7 +464,7 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     later_excl = np.concatenate([later[:, 1:], np.ones((B, 1), I64)], axis=1)
     weight = (loop_n - 1) * later_excl  # occurrences of step j in a walk containing loop j
     relevant = shape.relevant  # [T, D]
-    spatial_levels = [l for l in range(L) if (fanout[:, l] > 1).any()]
+    spatial_levels = np.nonzero((fanout > 1).any(axis=0))[0].tolist()
     # data-space move of one iteration of each loop (all ranks, rank-major), running sums
     # the outermost extents bound every op-space step (cumulative products of factors >= 1
     # grow outwards, and a fanout's extent is at most its level's)
@@ -669,7 +669,19 @@ def _along(x: np.ndarray, idx: np.ndarray, base: np.ndarray | None = None) -> np
 
 def _compaction(act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Stable order per row moving active loops to the front, trimmed to the longest active
-    run: (active flags, column index) in that order."""
+    run: (active flags, column index) in that order.  Past a row's active loops the slots
+    hold some of its inactive columns (callers mask them): columns no row activates are
+    left out of the sort (a search's batch activates few of its level x dimension loops)."""
+    used = act.any(axis=0)
+    if used.all():
+        return _sorted_compaction(act)
+    columns = np.nonzero(used)[0]
+    flags, order = _sorted_compaction(act[:, columns])
+    return flags, columns[order]
+
+
+def _sorted_compaction(act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_compaction` of every column (a stable sort of each row's flags)."""
     K = act.shape[1]
     if K <= 16:  # unique small keys: the (same) permutation, faster than a stable sort of flags
         columns = np.arange(K, dtype=np.int8)
