@@ -445,38 +445,70 @@ class MapSpace:
         """Dense tile size ``[B, L, T]`` (words) of every tensor at every level (or at ``levels``
         only), from the factors ``F[B, 2L, D]`` (:meth:`factors`)."""
         L = self.L
-        ext = np.cumprod(F[:, :L] * F[:, L:], axis=1)
-        return _tile_words(_Shape.of(self.problem), ext if levels is None else ext[:, levels])
+        levels = np.arange(L) if levels is None else np.asarray(levels)
+        return self._tile_planes(self._extents(F[:, :L], F[:, L:]), levels).transpose(2, 1, 0)
+
+    def _extents(self, temporal: np.ndarray, spatial: np.ndarray) -> np.ndarray:
+        """Op-space tile extents ``[D, L, B]`` (dimension-major planes: the level loop and the tile
+        words then run over contiguous rows of ``B``) of every level, from the factors ``[B, L, D]``:
+        the running product over levels of temporal x spatial factors."""
+        L = temporal.shape[1]
+        ext = np.ascontiguousarray((temporal * spatial).transpose(2, 1, 0))
+        for l in range(1, L):
+            ext[:, l] *= ext[:, l - 1]
+        return ext
+
+    def _tile_planes(self, ext: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """Dense tile words ``[T, len(levels), B]`` at ``levels`` from extents ``ext[D, L, B]``
+        (:meth:`_extents`); ``_tile_words`` gets a view whose planes are already contiguous."""
+        planes = ext[:, levels]  # [D, levels, B], contiguous
+        return np.moveaxis(_tile_words(self._shape, planes.transpose(1, 2, 0)), -1, 0)
+
+    @cached_property
+    def _shape(self) -> _Shape:
+        """The layer's tensor facts for the tile-size kernel (built once per space)."""
+        return _Shape.of(self.problem)
 
     def valid(self, batch: MappingBatch) -> np.ndarray:
         """Within the constraints, the fanouts, the minimum utilisation and every buffer's capacity
         (compressed tiles scaled by ``tile_scale``).  The cheap checks run first; tile sizes are
         computed only for the candidates that pass them."""
-        F = self.factors(batch)
-        capped, cap, fixed, value = self._slot_checks
-        flat = F.reshape(F.shape[0], -1)
-        ok = (flat[:, capped] <= cap[None]).all(axis=1) & (flat[:, fixed] == value[None]).all(axis=1)
-        ok &= (np.prod(F, axis=1) == self.bounds[None]).all(axis=1)
+        B, L = batch.size, self.L
+        tf, sf = batch.temporal, batch.spatial
+        ok = np.ones(B, bool)
+        for factors, (slots, low, high) in zip((tf, sf), self._slot_bounds):
+            if slots.size:
+                chosen = factors.reshape(B, -1)[:, slots]
+                ok &= ((chosen >= low) & (chosen <= high)).all(axis=1)
+        ext = self._extents(tf, sf)  # the last level's extents are the products of all factors
+        ok &= (ext[:, L - 1] == self.bounds[:, None]).all(axis=0)
         # fanouts: elsewhere the spatial factors are fixed to 1, checked above
         fans = self._fan_levels
-        sf, ax = batch.spatial[:, fans], batch.spatial_axis[:, fans]
-        ok &= (np.prod(np.where(ax == 0, sf, 1), axis=2) <= self.fanout[None, fans, 0]).all(axis=1)
-        ok &= (np.prod(np.where(ax == 1, sf, 1), axis=2) <= self.fanout[None, fans, 1]).all(axis=1)
+        sf_fan, ax = sf[:, fans], batch.spatial_axis[:, fans]
+        ok &= (np.prod(np.where(ax == 0, sf_fan, 1), axis=2) <= self.fanout[None, fans, 0]).all(axis=1)
+        ok &= (np.prod(np.where(ax == 1, sf_fan, 1), axis=2) <= self.fanout[None, fans, 1]).all(axis=1)
         ok &= ((self.keep_rule[None] == 0) | (batch.keep == (self.keep_rule[None] > 0))).all(axis=(1, 2))
         if self.min_utilization > 0:
             ok &= self.utilization(batch) >= self.min_utilization - 1e-12
         rows = np.nonzero(ok)[0]
         if rows.size:
-            ok[rows] = self.storage_ok(F[rows], batch.keep[rows])
+            ok[rows] = self._fits(np.take(ext, rows, axis=2), batch.keep[rows])
         return ok
 
     @cached_property
-    def _slot_checks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The slots (flat ``[2L * D]`` indices) with a maximum factor, their maxima, the slots
-        with a fixed factor and their values: :meth:`valid` checks only these."""
+    def _slot_bounds(self) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
+        """Per kind (temporal, spatial): the slots (flat ``[L * D]`` indices) with a maximum or a
+        fixed factor and the range ``[low, high]`` each must lie in: :meth:`valid` checks only these."""
+        LD = self.L * self.D
         cap, fixed = self.cap.reshape(-1), self.fixed.reshape(-1)
-        capped, pinned = np.nonzero(cap < BIG)[0], np.nonzero(fixed >= 0)[0]
-        return capped, cap[capped], pinned, fixed[pinned]
+        out = []
+        for kind in (slice(0, LD), slice(LD, 2 * LD)):
+            c, f = cap[kind], fixed[kind]
+            slots = np.nonzero((c < BIG) | (f >= 0))[0]
+            low = np.where(f[slots] >= 0, f[slots], np.iinfo(I64).min)
+            high = np.where(f[slots] >= 0, np.minimum(f[slots], c[slots]), c[slots])
+            out.append((slots, low, high))
+        return tuple(out)
 
     @cached_property
     def _fan_levels(self) -> np.ndarray:
@@ -494,15 +526,30 @@ class MapSpace:
     def storage_ok(self, F: np.ndarray, keep: np.ndarray) -> np.ndarray:
         """``[B]``: the kept tiles of factors ``F[B, 2L, D]`` fit every buffer (scaled by
         ``tile_scale``), fill each to its minimum utilisation, and their metadata fits."""
+        return self._fits(self._extents(F[:, :self.L], F[:, self.L:]), keep)
+
+    def _fits(self, ext: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """:meth:`storage_ok` from extents ``ext[D, L, B]`` (:meth:`_extents`): per level, the kept
+        tiles' words summed tensor by tensor in order (as a sum over the tensor axis does)."""
         lv = self._storage_levels
-        held = self.tile_sizes(F, lv) * keep[:, lv]  # [B, levels, T] dense words of the kept tiles
-        words = (held * self.tile_scale[None, lv]).sum(axis=2)  # [B, levels]
-        ok = self.within_capacity(words, lv)
-        ok &= (words >= self.min_fill[None, lv] - 1e-9).all(axis=1)
-        if self.metadata_scale is not None:
-            bits = (held * self.metadata_scale[None, lv]).sum(axis=2)
-            bounded = self.metadata_capacity[lv] >= 0
-            ok &= ((bits <= self.metadata_capacity[None, lv] + 1e-9) | ~bounded[None]).all(axis=1)
+        ok = np.ones(keep.shape[0], bool)
+        if lv.size == 0:
+            return ok
+        tiles = self._tile_planes(ext, lv)  # [T, levels, B]
+        words = bits = None
+        for t in range(self.T):
+            held = tiles[t] * keep[:, lv, t].T  # [levels, B] dense words of the kept tiles
+            part = held * self.tile_scale[lv, t][:, None]
+            words = part if words is None else words + part
+            if self.metadata_scale is not None:
+                part = held * self.metadata_scale[lv, t][:, None]
+                bits = part if bits is None else bits + part
+        capacity = self.capacity[lv][:, None]
+        ok &= ((words <= capacity) | (capacity < 0)).all(axis=0)
+        ok &= (words >= self.min_fill[lv][:, None] - 1e-9).all(axis=0)
+        if bits is not None:
+            limit = self.metadata_capacity[lv][:, None]
+            ok &= ((bits <= limit + 1e-9) | (limit < 0)).all(axis=0)
         return ok
 
     def within_capacity(self, words: np.ndarray, levels: np.ndarray | None = None) -> np.ndarray:
