@@ -390,8 +390,11 @@ class MapSpace:
                  keep: np.ndarray) -> MappingBatch:
         """A :class:`MappingBatch` from factors, orders, spatial splits ``k`` (non-unit loops along X
         on levels without a fixed split) and keep bits."""
-        L = self.L
-        tf, sf = F[:, :L], F[:, L:]
+        return self._build(F[:, :self.L], F[:, self.L:], order, sorder, k, keep)
+
+    def _build(self, tf: np.ndarray, sf: np.ndarray, order: np.ndarray, sorder: np.ndarray, k: np.ndarray,
+               keep: np.ndarray) -> MappingBatch:
+        """:meth:`assemble` from the temporal and spatial factors apart (contiguous ones are not copied)."""
         axis, sorder = self._axes(sf, sorder, k)
         return MappingBatch(np.ascontiguousarray(tf), order, np.ascontiguousarray(sf), axis, sorder, keep)
 
@@ -629,7 +632,14 @@ class MapSpace:
         loops, move the X/Y split, or flip a free keep bit.  Constraints hold by construction
         except fanouts and capacity (see :meth:`valid`)."""
         n, L, D = batch.size, self.L, self.D
-        F = self.factors(batch)  # a new array
+        # the factors as [2, n, L, D] (temporal, spatial; a new array): slot s of F[n, 2L, D] is
+        # halves[s // L, :, s % L], and each half is already a contiguous batch field
+        halves = np.stack([batch.temporal, batch.spatial])
+
+        def at(r: np.ndarray, s: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+            """Index of slot ``s``, dimension ``d`` of mapping ``r`` in ``halves``."""
+            return s // L, r, s % L, d
+
         order, sorder = batch.temporal_order.copy(), batch.spatial_order.copy()
         keep = batch.keep.copy()
         k = self.splits(batch)
@@ -643,40 +653,41 @@ class MapSpace:
             dims_ok = np.nonzero(movable)[0]
             d = dims_ok[rng.integers(0, dims_ok.size, r.size)]
             ok = free_slot[:, d].T  # [r, 2L]
-            vals = F[r, :, d]  # [r, 2L]
+            vals = halves[:, r, :, d].reshape(r.size, 2 * L)  # [r, 2L]
             src = _pick(ok & (vals > 1), rng)
             dst = _pick(ok & (np.arange(2 * L)[None] != src[:, None]), rng)
             good = (src >= 0) & (dst >= 0)
             r, d, src, dst = r[good], d[good], src[good], dst[good]
             kd = kind[r]
-            sv = F[r, src, d]
+            sv = halves[at(r, src, d)]
             # prime moves
             pm = kd <= 2
             choice = rng.integers(0, self.max_distinct, r.size)
             p = self.prime_of[np.minimum(sv, self.prime_of.shape[0] - 1), choice]
             p = np.where(p > 0, p, self.prime_of[np.minimum(sv, self.prime_of.shape[0] - 1), 0])
             m = pm & (p > 1)
-            F[r[m], src[m], d[m]] //= p[m]
-            F[r[m], dst[m], d[m]] *= p[m]
+            halves[at(r[m], src[m], d[m])] //= p[m]
+            halves[at(r[m], dst[m], d[m])] *= p[m]
             # swaps
             sw = kd == 3
-            dv = F[r[sw], dst[sw], d[sw]]
-            F[r[sw], dst[sw], d[sw]] = sv[sw]
-            F[r[sw], src[sw], d[sw]] = dv
+            dv = halves[at(r[sw], dst[sw], d[sw])]
+            halves[at(r[sw], dst[sw], d[sw])] = sv[sw]
+            halves[at(r[sw], src[sw], d[sw])] = dv
             # redraws
             rd = kd == 4
             if rd.any():
                 fresh = self.sample_factors(int(rd.sum()), rng)
-                F[r[rd], :, d[rd]] = fresh[np.arange(int(rd.sum())), :, d[rd]]
+                drawn = int(rd.sum())
+                halves[:, r[rd], :, d[rd]] = fresh[np.arange(drawn), :, d[rd]].reshape(drawn, 2, L)
         # 5: swap two temporal loops of a level (outside the prefix)
         r = rows[kind == 5]
         if r.size:
-            order[r] = self._swap(order[r], F[r, :L], self.prefix, self.order_free, rng)
+            self._swap(order, halves[0], r, self.prefix, self.order_free, rng)
         # 6: spatial order swap or split change
         r = rows[kind == 6]
         if r.size and self.sorder_free.any():
             half = rng.random(r.size) < 0.5
-            sorder[r[half]] = self._swap(sorder[r[half]], F[r[half], L:], self.sprefix, self.sorder_free, rng)
+            self._swap(sorder, halves[1], r[half], self.sprefix, self.sorder_free, rng)
             rk = r[~half]
             lv = np.nonzero(self.sorder_free)[0]
             lsel = lv[rng.integers(0, lv.size, rk.size)]
@@ -686,30 +697,30 @@ class MapSpace:
         if r.size and len(self.free_keep):
             pick = self.free_keep[rng.integers(0, len(self.free_keep), r.size)]
             keep[r, pick[:, 0], pick[:, 1]] ^= True
-        return self.assemble(F, order, sorder, k, keep)
+        return self._build(halves[0], halves[1], order, sorder, k, keep)
 
-    def _swap(self, order: np.ndarray, factors: np.ndarray, prefixes: list[list[int]], free: np.ndarray,
-              rng: np.random.Generator) -> np.ndarray:
-        """Swap two non-unit loops (outside the prefix) of a random free level of each row."""
-        n = order.shape[0]
+    def _swap(self, order: np.ndarray, factors: np.ndarray, rows: np.ndarray, prefixes: list[list[int]],
+              free: np.ndarray, rng: np.random.Generator) -> None:
+        """Swap two non-unit loops (outside the prefix) of a random free level of each of ``rows``
+        of ``order`` (in place; ``factors`` are the batch's, ``[B, L, D]``)."""
+        n, L, D = rows.size, self.L, self.D
         levels = np.nonzero(free)[0]
         if levels.size == 0 or n == 0:
-            return order
+            return
         lsel = levels[rng.integers(0, levels.size, n)]
-        rows = np.arange(n)
         o = order[rows, lsel]  # [n, D]
-        f = np.take_along_axis(factors[rows, lsel], o, 1)  # factor at each position
+        start = (rows * L + lsel) * D  # flat offset of each chosen level's factors
+        f = np.take(factors.reshape(-1), start[:, None] + o)  # factor at each position
         plen = np.array([len(p) for p in prefixes], I64)[lsel]
-        movable = (f > 1) & (np.arange(self.D)[None] >= plen[:, None])
+        movable = (f > 1) & (np.arange(D)[None] >= plen[:, None])
         a = _pick(movable, rng)
-        movable2 = movable & (np.arange(self.D)[None] != a[:, None])
+        movable2 = movable & (np.arange(D)[None] != a[:, None])
         b = _pick(movable2, rng)
-        ok = (a >= 0) & (b >= 0)
-        ra, aa, bb = rows[ok], a[ok], b[ok]
-        va, vb = o[ra, aa].copy(), o[ra, bb].copy()
-        o[ra, aa], o[ra, bb] = vb, va
+        ok = np.nonzero((a >= 0) & (b >= 0))[0]
+        aa, bb = a[ok], b[ok]
+        va, vb = o[ok, aa], o[ok, bb]
+        o[ok, aa], o[ok, bb] = vb, va
         order[rows, lsel] = o
-        return order
 
     @cached_property
     def _moves(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
