@@ -327,17 +327,21 @@ class MapSpace:
     # ------------------------------------------------------------------ sampling
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` random factor assignments ``F[n, 2L, D]`` honouring fixed and maximum factors."""
-        F = np.where(self.fixed > 0, self.fixed, 1)[None].repeat(n, 0)
-        for d in range(self.D):
+        return self._sample_halves(n, rng).transpose(1, 0, 2, 3).reshape(n, 2 * self.L, self.D)
+
+    def _sample_halves(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """:meth:`sample_factors` as temporal and spatial halves ``[2, n, L, D]`` (slot ``s`` is
+        ``[s // L, :, s % L]``): each half is a contiguous batch field, built without copies."""
+        L, D = self.L, self.D
+        halves = np.repeat(np.where(self.fixed > 0, self.fixed, 1).reshape(2, 1, L, D), n, axis=1)
+        for d in range(D):
             free = self.free_slots[d]
             if free.size == 0:
                 continue
             table = self.tables[d]
-            if table is not None:
-                F[:, free, d] = table[rng.integers(0, len(table), n)]
-            else:
-                F[:, free, d] = self._sample_primes(d, n, rng)
-        return F
+            drawn = table[rng.integers(0, len(table), n)] if table is not None else self._sample_primes(d, n, rng)
+            halves[free // L, :, free % L, d] = drawn.T
+        return halves
 
     def _sample_primes(self, d: int, n: int, rng: np.random.Generator) -> np.ndarray:
         """Each prime factor to a random free slot; rows over a cap are drawn again."""
@@ -361,29 +365,29 @@ class MapSpace:
         """``n`` random mappings within the constraints (fanouts not yet checked).  With
         ``fitting``, draws whose factors and keep bits overflow a buffer (:meth:`storage_ok`) are
         dropped before their loop orders are drawn, so fewer than ``n`` may come back."""
-        F = self.sample_factors(n, rng)
+        halves = self._sample_halves(n, rng)
         keep = np.where(self.keep_rule[None] == 0, rng.random((n, self.L, self.T)) < 0.5, self.keep_rule[None] > 0)
         if fitting:
-            ok = np.nonzero(self.storage_ok(F, keep))[0]
-            F, keep, n = F[ok], keep[ok], ok.size
+            ok = np.nonzero(self._fits(self._extents(halves[0], halves[1]), keep))[0]
+            halves, keep, n = np.take(halves, ok, axis=1), keep[ok], ok.size
         order = self._random_orders(n, rng, self.prefix, self.order_free)
         sorder = self._random_orders(n, rng, self.sprefix, self.sorder_free)
         k = rng.integers(0, self.D + 1, (n, self.L))
-        return self.assemble(F, order, sorder, k, keep)
+        return self._build(halves[0], halves[1], order, sorder, k, keep)
 
     def _random_orders(self, n: int, rng: np.random.Generator, prefixes: list[list[int]],
                        free: np.ndarray) -> np.ndarray:
         """Permutations (innermost first): the prefix, then the other dimensions in random order."""
         D = self.D
-        out = np.tile(np.arange(D, dtype=I64), (n, self.L, 1))
+        out = np.empty((n, self.L, D), I64)
         for l in range(self.L):
             pre = prefixes[l]
             rest = np.array([d for d in range(D) if d not in pre], I64)
+            out[:, l, :len(pre)] = np.array(pre, I64)
             if free[l] and rest.size:
-                rest = rng.permuted(np.tile(rest, (n, 1)), axis=1)
+                out[:, l, len(pre):] = rng.permuted(np.tile(rest, (n, 1)), axis=1)
             else:
-                rest = np.tile(rest, (n, 1))
-            out[:, l] = np.concatenate([np.tile(np.array(pre, I64), (n, 1)), rest], axis=1)
+                out[:, l, len(pre):] = rest
         return out
 
     def assemble(self, F: np.ndarray, order: np.ndarray, sorder: np.ndarray, k: np.ndarray,
@@ -676,9 +680,9 @@ class MapSpace:
             # redraws
             rd = kd == 4
             if rd.any():
-                fresh = self.sample_factors(int(rd.sum()), rng)
                 drawn = int(rd.sum())
-                halves[:, r[rd], :, d[rd]] = fresh[np.arange(drawn), :, d[rd]].reshape(drawn, 2, L)
+                fresh = self._sample_halves(drawn, rng)
+                halves[:, r[rd], :, d[rd]] = fresh[:, np.arange(drawn), :, d[rd]]
         # 5: swap two temporal loops of a level (outside the prefix)
         r = rows[kind == 5]
         if r.size:
