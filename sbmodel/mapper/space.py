@@ -465,11 +465,11 @@ class MapSpace:
             ext[:, l] *= ext[:, l - 1]
         return ext
 
-    def _tile_planes(self, ext: np.ndarray, levels: np.ndarray) -> np.ndarray:
-        """Dense tile words ``[T, len(levels), B]`` at ``levels`` from extents ``ext[D, L, B]``
+    def _tile_planes(self, ext: np.ndarray, levels: np.ndarray | slice) -> np.ndarray:
+        """Dense tile words ``[T, levels, B]`` at ``levels`` from extents ``ext[D, L, B]``
         (:meth:`_extents`); ``_tile_words`` gets a view whose planes are already contiguous."""
-        planes = ext[:, levels]  # [D, levels, B], contiguous
-        return np.moveaxis(_tile_words(self._shape, planes.transpose(1, 2, 0)), -1, 0)
+        planes = ext[:, levels]  # a view for a slice of levels
+        return np.moveaxis(_tile_words(self._shape, np.ascontiguousarray(planes).transpose(1, 2, 0)), -1, 0)
 
     @cached_property
     def _shape(self) -> _Shape:
@@ -479,14 +479,15 @@ class MapSpace:
     def valid(self, batch: MappingBatch) -> np.ndarray:
         """Within the constraints, the fanouts, the minimum utilisation and every buffer's capacity
         (compressed tiles scaled by ``tile_scale``).  The cheap checks run first; tile sizes are
-        computed only for the candidates that pass them."""
+        computed only if a candidate passes them (for the whole batch: gathering the passing
+        candidates' extents costs more than the tile sizes of the others)."""
         B, L = batch.size, self.L
         tf, sf = batch.temporal, batch.spatial
         ok = np.ones(B, bool)
-        for factors, (slots, low, high) in zip((tf, sf), self._slot_bounds):
-            if slots.size:
-                chosen = factors.reshape(B, -1)[:, slots]
-                ok &= ((chosen >= low) & (chosen <= high)).all(axis=1)
+        for factors, (low, high) in zip((tf, sf), self._slot_bounds):
+            if low is not None:
+                flat = factors.reshape(B, -1)
+                ok &= ((flat >= low) & (flat <= high)).all(axis=1)
         ext = self._extents(tf, sf)  # the last level's extents are the products of all factors
         ok &= (ext[:, L - 1] == self.bounds[:, None]).all(axis=0)
         # fanouts: elsewhere the spatial factors are fixed to 1, checked above
@@ -497,24 +498,27 @@ class MapSpace:
         ok &= ((self.keep_rule[None] == 0) | (batch.keep == (self.keep_rule[None] > 0))).all(axis=(1, 2))
         if self.min_utilization > 0:
             ok &= self.utilization(batch) >= self.min_utilization - 1e-12
-        rows = np.nonzero(ok)[0]
-        if rows.size:
-            ok[rows] = self._fits(np.take(ext, rows, axis=2), batch.keep[rows])
+        if ok.any():  # on every row: cheaper than gathering the rows that passed so far
+            ok &= self._fits(ext, batch.keep)
         return ok
 
     @cached_property
-    def _slot_bounds(self) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
-        """Per kind (temporal, spatial): the slots (flat ``[L * D]`` indices) with a maximum or a
-        fixed factor and the range ``[low, high]`` each must lie in: :meth:`valid` checks only these."""
+    def _slot_bounds(self) -> tuple[tuple[np.ndarray | None, np.ndarray | None], ...]:
+        """Per kind (temporal, spatial): the range ``[low, high]`` each slot's factor (flat
+        ``[L * D]``) must lie in, from its maximum and fixed factors (the whole int64 range where
+        there are none; ``None`` where no slot of the kind has either): :meth:`valid`'s check,
+        on whole rows (comparing every slot beats gathering the constrained ones)."""
         LD = self.L * self.D
         cap, fixed = self.cap.reshape(-1), self.fixed.reshape(-1)
         out = []
         for kind in (slice(0, LD), slice(LD, 2 * LD)):
             c, f = cap[kind], fixed[kind]
-            slots = np.nonzero((c < BIG) | (f >= 0))[0]
-            low = np.where(f[slots] >= 0, f[slots], np.iinfo(I64).min)
-            high = np.where(f[slots] >= 0, np.minimum(f[slots], c[slots]), c[slots])
-            out.append((slots, low, high))
+            if not ((c < BIG) | (f >= 0)).any():
+                out.append((None, None))
+                continue
+            low = np.where(f >= 0, f, np.iinfo(I64).min)
+            high = np.where(f >= 0, np.minimum(f, c), np.where(c < BIG, c, np.iinfo(I64).max))
+            out.append((low, high))
         return tuple(out)
 
     @cached_property
@@ -530,6 +534,13 @@ class MapSpace:
             checked |= self.metadata_capacity >= 0
         return np.nonzero(checked)[0]
 
+    @cached_property
+    def _storage_span(self) -> np.ndarray | slice:
+        """:attr:`_storage_levels` as a slice when they are consecutive (a view of the extents)."""
+        lv = self._storage_levels
+        consecutive = lv.size > 0 and lv[-1] - lv[0] + 1 == lv.size
+        return slice(int(lv[0]), int(lv[-1]) + 1) if consecutive else lv
+
     def storage_ok(self, F: np.ndarray, keep: np.ndarray) -> np.ndarray:
         """``[B]``: the kept tiles of factors ``F[B, 2L, D]`` fit every buffer (scaled by
         ``tile_scale``), fill each to its minimum utilisation, and their metadata fits."""
@@ -542,7 +553,7 @@ class MapSpace:
         ok = np.ones(keep.shape[0], bool)
         if lv.size == 0:
             return ok
-        tiles = self._tile_planes(ext, lv)  # [T, levels, B]
+        tiles = self._tile_planes(ext, self._storage_span)  # [T, levels, B]
         words = bits = None
         for t in range(self.T):
             held = tiles[t] * keep[:, lv, t].T  # [levels, B] dense words of the kept tiles
