@@ -405,14 +405,12 @@ class MapSpace:
     def _axes(self, sf: np.ndarray, sorder: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Axis of every spatial loop: by position and fixed split, or the first ``k`` non-unit loops
         along X; 1-D fanouts use their only axis; fixed axes win (orders stay X before Y)."""
-        n, L, D = sf.shape
-        axis = np.zeros((n, L, D), I64)
-        for l in range(L):
-            if not self.fans[l]:
-                continue
-            fx, fy = self.fanout[l]
-            if fx == 1 or fy == 1:
-                axis[:, l] = 0 if fy == 1 else 1
+        n = sf.shape[0]
+        base, levels = self._axis_plan
+        axis = np.repeat(base[None], n, axis=0)
+        for l in levels:
+            if self.fanout[l].min() == 1:
+                pass  # a 1-D fanout: its only axis, from the base
             elif self.split[l] >= 0:
                 axis[:, l] = _inverse(sorder[:, l]) >= self.split[l]  # position of each dimension
             else:
@@ -427,6 +425,23 @@ class MapSpace:
                 ax_by_pos = np.take_along_axis(axis[:, l], sorder[:, l], 1)
                 sorder[:, l] = np.take_along_axis(sorder[:, l], np.argsort(ax_by_pos, axis=1, kind="stable"), 1)
         return axis, sorder
+
+    @cached_property
+    def _axis_plan(self) -> tuple[np.ndarray, list[int]]:
+        """:meth:`_axes`' starting point: ``[L, D]`` axes that hold for every mapping (0 without a
+        fanout, the only axis of a 1-D fanout), and the levels whose axes depend on the mapping
+        (2-D fanouts) or on fixed axes."""
+        base = np.zeros((self.L, self.D), I64)
+        levels = []
+        for l in range(self.L):
+            if not self.fans[l]:
+                continue
+            fx, fy = self.fanout[l]
+            if fx == 1 or fy == 1:
+                base[l] = 0 if fy == 1 else 1
+            if (fx > 1 and fy > 1) or (self.axis_fixed[l] >= 0).any():
+                levels.append(l)
+        return base, levels
 
     def splits(self, batch: MappingBatch) -> np.ndarray:
         """``k`` per level: how many non-unit spatial loops run along X (0 on levels whose axes
