@@ -374,9 +374,9 @@ def _heuristic(s: Searcher, space: MapSpace, budget: int, rng: np.random.Generat
                 continue  # nothing new around them: expand the next ones
         else:
             parents = pool.batch.take(np.arange(min(pool.count, beam)).repeat(max(1, kicks // beam)))
-            kicked = space.mutate(parents, rng)
+            kicked = space.mutate(parents, rng, own=True)  # parents and kicks are fresh arrays
             for _ in range(int(rng.integers(1, 4))):
-                kicked = space.mutate(kicked, rng)
+                kicked = space.mutate(kicked, rng, own=True)
             cands, keys = s.screen(kicked)
             if cands.size == 0:
                 cands, keys = s.screen(space.sample(batch, rng, fitting=True))

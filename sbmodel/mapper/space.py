@@ -656,11 +656,12 @@ class MapSpace:
         return code.reshape(B, levels.size)
 
     # ------------------------------------------------------------------ moves
-    def mutate(self, batch: MappingBatch, rng: np.random.Generator) -> MappingBatch:
+    def mutate(self, batch: MappingBatch, rng: np.random.Generator, *, own: bool = False) -> MappingBatch:
         """One random neighbour of each mapping: move a prime factor or swap two factors of a
         dimension between slots, redraw a dimension's factorisation, swap two temporal or spatial
         loops, move the X/Y split, or flip a free keep bit.  Constraints hold by construction
-        except fanouts and capacity (see :meth:`valid`)."""
+        except fanouts and capacity (see :meth:`valid`).  With ``own``, the batch is the caller's
+        to give away: its loop orders and keep bits are changed in place, not copied."""
         n, L, D = batch.size, self.L, self.D
         # the factors as [2, n, L, D] (temporal, spatial; a new array): slot s of F[n, 2L, D] is
         # halves[s // L, :, s % L], and each half is already a contiguous batch field
@@ -670,8 +671,9 @@ class MapSpace:
             """Index of slot ``s``, dimension ``d`` of mapping ``r`` in ``halves``."""
             return s // L, r, s % L, d
 
-        order, sorder = batch.temporal_order.copy(), batch.spatial_order.copy()
-        keep = batch.keep.copy()
+        order, sorder, keep = batch.temporal_order, batch.spatial_order, batch.keep
+        if not own:
+            order, sorder, keep = order.copy(), sorder.copy(), keep.copy()
         k = self.splits(batch)
         kind = rng.integers(0, 8, n)
         rows = np.arange(n)
