@@ -666,11 +666,7 @@ class MapSpace:
         # the factors as [2, n, L, D] (temporal, spatial; a new array): slot s of F[n, 2L, D] is
         # halves[s // L, :, s % L], and each half is already a contiguous batch field
         halves = np.stack([batch.temporal, batch.spatial])
-
-        def at(r: np.ndarray, s: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
-            """Index of slot ``s``, dimension ``d`` of mapping ``r`` in ``halves``."""
-            return s // L, r, s % L, d
-
+        at = self._slot
         order, sorder, keep = batch.temporal_order, batch.spatial_order, batch.keep
         if not own:
             order, sorder, keep = order.copy(), sorder.copy(), keep.copy()
@@ -731,6 +727,11 @@ class MapSpace:
             keep[r, pick[:, 0], pick[:, 1]] ^= True
         return self._build(halves[0], halves[1], order, sorder, k, keep)
 
+    def _slot(self, r: np.ndarray | slice, s: np.ndarray, d: np.ndarray) -> tuple:
+        """Index of slot ``s`` (of ``F[n, 2L, D]``), dimension ``d`` of mapping ``r`` in factor
+        halves ``[2, n, L, D]`` (temporal, spatial: each a contiguous batch field, unlike F's)."""
+        return s // self.L, r, s % self.L, d
+
     def _swap(self, order: np.ndarray, factors: np.ndarray, rows: np.ndarray, prefixes: list[list[int]],
               free: np.ndarray, rng: np.random.Generator) -> None:
         """Swap two non-unit loops (outside the prefix) of a random free level of each of ``rows``
@@ -781,12 +782,12 @@ class MapSpace:
         D = self.D
         moves_f, swaps_t, swaps_s, ksteps, flips = self._moves
         B = batch.size
-        F0 = self.factors(batch)
+        halves0 = np.stack([batch.temporal, batch.spatial])  # [2, B, L, D] (see :meth:`_slot`)
         # which (mapping, move) pairs change the mapping, move kind by move kind, in move order
         live: list[np.ndarray] = []
         primes_moved = np.zeros((B, 0), I64)
         if len(moves_f):
-            src_value = F0[:, moves_f[:, 1], moves_f[:, 0]]  # [B, moves]
+            src_value = halves0[self._slot(slice(None), moves_f[:, 1], moves_f[:, 0])].T  # [B, moves]
             primes_moved = self.prime_of[np.minimum(src_value, self.prime_of.shape[0] - 1), moves_f[None, :, 3]]
             live.append(primes_moved > 1)
         for table, order, factors in ((swaps_t, batch.temporal_order, batch.temporal),
@@ -800,7 +801,7 @@ class MapSpace:
         if live_all.size == 0 or not live_all.any():
             return batch.take(np.zeros(0, I64))
         parent, move = np.nonzero(live_all)  # row-major: parent by parent, moves in order
-        F = F0[parent]
+        halves = np.take(halves0, parent, axis=1)
         order = batch.temporal_order[parent]
         sorder = batch.spatial_order[parent]
         keep = batch.keep[parent]
@@ -812,8 +813,8 @@ class MapSpace:
             r = rows[sel]
             d, s, t, _ = moves_f[move[sel]].T
             p = primes_moved[parent[sel], move[sel]]
-            F[r, s, d] //= p
-            F[r, t, d] *= p
+            halves[self._slot(r, s, d)] //= p
+            halves[self._slot(r, t, d)] *= p
             off += len(moves_f)
         for arr, target in ((swaps_t, order), (swaps_s, sorder)):
             if len(arr):
@@ -834,7 +835,7 @@ class MapSpace:
             r = rows[sel]
             l, t = flips[move[sel] - off].T
             keep[r, l, t] ^= True
-        return self.assemble(F, order, sorder, k, keep)
+        return self._build(halves[0], halves[1], order, sorder, k, keep)
 
 
 def _for_layer(lc: LevelConstraints, problem: Problem) -> LevelConstraints:
