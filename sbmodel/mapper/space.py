@@ -855,7 +855,8 @@ def _pick(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A uniformly random true column per row of ``mask`` (-1 where none)."""
     score = np.where(mask, rng.random(mask.shape), -1.0)
     out = np.argmax(score, axis=1)
-    return np.where(mask.any(axis=1), out, -1)
+    # a row has a true column iff its best score is one of the draws (>= 0): one gather, no pass over mask
+    return np.where(score[np.arange(mask.shape[0]), out] >= 0, out, -1)
 
 
 def _inverse(perm: np.ndarray) -> np.ndarray:
