@@ -194,11 +194,10 @@ class Searcher:
         """The valid candidates not evaluated before (first occurrence kept), with their keys."""
         if cands.size == 0:
             return cands, np.zeros(0, np.uint64)
-        ok = np.nonzero(self.space.valid(cands))[0]
-        cands = cands.take(ok)
+        cands = _subset(cands, np.nonzero(self.space.valid(cands))[0])
         keys = self.space.keys(cands)
         new = np.nonzero(self.seen.fresh(keys))[0]
-        return cands.take(new), keys[new]
+        return _subset(cands, new), keys[new]
 
     def consider(self, cands: MappingBatch, limit: int | None = None,
                  keys: np.ndarray | None = None) -> tuple[int, bool]:
@@ -208,7 +207,7 @@ class Searcher:
             cands, keys = self.screen(cands)
         else:
             new = np.nonzero(self.seen.fresh(keys))[0]
-            cands, keys = cands.take(new), keys[new]
+            cands, keys = _subset(cands, new), keys[new]
         n = cands.size if limit is None else min(cands.size, max(limit, 0))
         if n == 0:
             return 0, False
@@ -229,6 +228,11 @@ class Searcher:
                 improved |= self.pool.offer(part, res.energy_pJ[sel], res.cycles[sel].astype(float),
                                             pos[sel], pk[sel], rows=sel)
         return n, improved
+
+
+def _subset(batch: MappingBatch, rows: np.ndarray) -> MappingBatch:
+    """``batch.take(rows)`` for increasing ``rows``; the batch itself when they are all of it (no copy)."""
+    return batch if rows.size == batch.size else batch.take(rows)
 
 
 def search(

@@ -408,12 +408,10 @@ class MapSpace:
         n = sf.shape[0]
         base, levels = self._axis_plan
         axis = np.repeat(base[None], n, axis=0)
-        for l in levels:
-            if self.fanout[l].min() == 1:
-                pass  # a 1-D fanout: its only axis, from the base
-            elif self.split[l] >= 0:
+        for l in levels:  # 1-D fanouts keep the base's only axis
+            if self.fanout[l].min() > 1 and self.split[l] >= 0:
                 axis[:, l] = _inverse(sorder[:, l]) >= self.split[l]  # position of each dimension
-            else:
+            elif self.fanout[l].min() > 1:
                 nonunit = np.take_along_axis(sf[:, l] > 1, sorder[:, l], 1)
                 seen = np.cumsum(nonunit, axis=1)  # non-unit loops up to each position
                 kk = np.minimum(k[:, l], seen[:, -1])[:, None]
