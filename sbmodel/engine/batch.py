@@ -70,8 +70,12 @@ class MappingBatch:
         return int(self.temporal.shape[0])
 
     def take(self, index: np.ndarray | Sequence[int]) -> "MappingBatch":
+        """Mappings ``index`` (positions, or a mask), as new arrays (``np.take`` along the batch
+        axis: about twice as fast as fancy indexing on these small-row arrays)."""
         idx = np.asarray(index)
-        return MappingBatch(*(getattr(self, f)[idx] for f in _FIELDS))
+        if idx.dtype == bool:
+            idx = np.nonzero(idx)[0]
+        return MappingBatch(*(np.take(getattr(self, f), idx, axis=0) for f in _FIELDS))
 
     def slice(self, start: int, stop: int) -> "MappingBatch":
         """Mappings ``start:stop`` (views of these arrays, no copy)."""

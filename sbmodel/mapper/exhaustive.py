@@ -23,17 +23,21 @@ from ..engine.batch import MappingBatch
 from .space import I64, MapSpace
 
 FACTOR_CHUNK = 20_000
+COUNT_FIRST_CHUNK = 512  # count_mappings' first chunk: most spaces exceed the cap within it
 
 
-def _factor_chunks(space: MapSpace, chunk: int = FACTOR_CHUNK) -> Iterator[np.ndarray]:
+def _factor_chunks(space: MapSpace, chunk: int = FACTOR_CHUNK, first: int | None = None) -> Iterator[np.ndarray]:
     """All factor assignments ``F[c, 2L, D]`` in mixed-radix order, chunk by chunk, filtered by
-    the checks that do not depend on orders or optional keep bits."""
+    the checks that do not depend on orders or optional keep bits.  With ``first``, chunks start
+    that small and double up to ``chunk`` (a caller that may stop early checks fewer rows)."""
     sizes = [len(t) if t is not None else 0 for t in space.tables]
     total = prod(max(s, 1) for s in sizes)
     base = np.where(space.fixed > 0, space.fixed, 1)
     radix = np.cumprod([1] + [max(s, 1) for s in sizes[:-1]])
-    for start in range(0, total, chunk):
-        i = np.arange(start, min(start + chunk, total), dtype=I64)
+    start, size = 0, first or chunk
+    while start < total:
+        i = np.arange(start, min(start + size, total), dtype=I64)
+        start, size = start + size, min(2 * size, chunk)
         F = np.repeat(base[None], i.size, axis=0)
         for d, table in enumerate(space.tables):
             free = space.free_slots[d]
@@ -50,11 +54,16 @@ def _plausible(space: MapSpace, F: np.ndarray) -> np.ndarray:
     L = space.L
     sf = F[:, L:]
     ok = (np.prod(sf, axis=2) <= space.fanout.prod(axis=1)[None]).all(axis=1)
-    probe = MappingBatch(F[:, :L], np.zeros_like(F[:, :L]), sf, np.zeros_like(sf), np.zeros_like(sf),
-                         np.broadcast_to(space.keep_rule[None] > 0, (F.shape[0], L, space.T)))
-    if space.min_utilization > 0:
+    if space.min_utilization > 0:  # only the spatial factors matter to the utilisation
+        unused = np.broadcast_to(np.zeros((1, L, space.D), I64), sf.shape)
+        probe = MappingBatch(F[:, :L], unused, sf, unused, unused, np.zeros((F.shape[0], L, space.T), bool))
         ok &= space.utilization(probe) >= space.min_utilization - 1e-12
-    ok &= space.within_capacity((space.tile_sizes(F) * probe.keep * space.tile_scale[None]).sum(axis=2))
+    rows = np.nonzero(ok)[0]  # tile sizes only for these, and only at the bounded levels
+    bounded = np.nonzero(space.capacity >= 0)[0]
+    if rows.size and bounded.size:
+        words = (space.tile_sizes(F[rows], bounded) * (space.keep_rule[None, bounded] > 0)
+                 * space.tile_scale[None, bounded]).sum(axis=2)
+        ok[rows] = space.within_capacity(words, bounded)
     return ok
 
 
@@ -125,7 +134,7 @@ def count_mappings(space: MapSpace, cap: int) -> int | None:
     keeps = 2.0 ** len(space.free_keep)
     total = 0.0
     L = space.L
-    for F in _factor_chunks(space):
+    for F in _factor_chunks(space, first=COUNT_FIRST_CHUNK):
         total += float(_variant_count(space, F[:, :L] > 1, F[:, L:] > 1).sum()) * keeps
         if total > cap:
             return None

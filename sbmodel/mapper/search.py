@@ -115,25 +115,40 @@ class Pool:
         self.expanded = np.zeros(0, bool)
 
     def offer(self, batch: MappingBatch, energy: np.ndarray, cycles: np.ndarray, position: np.ndarray,
-              keys: np.ndarray) -> bool:
-        """Merge valid candidates in; True if any of them entered the pool."""
-        if batch.size == 0:
+              keys: np.ndarray, rows: np.ndarray | None = None) -> bool:
+        """Merge valid candidates in (``rows`` of ``batch`` if given, else all of it: the other
+        arrays are per candidate); True if any of them entered the pool."""
+        if (batch.size if rows is None else rows.size) == 0:
             return False
         before = self.keys.copy()
         if self.batch is None:
-            merged, e, c, p, k, x = batch, energy, cycles, position, keys, np.zeros(batch.size, bool)
+            e, c, p, k, x = energy, cycles, position, keys, np.zeros(keys.size, bool)
         else:
-            merged = MappingBatch.concat([self.batch, batch])
             e = np.concatenate([self.energy, energy])
             c = np.concatenate([self.cycles, cycles])
             p = np.concatenate([self.position, position])
             k = np.concatenate([self.keys, keys])
-            x = np.concatenate([self.expanded, np.zeros(batch.size, bool)])
+            x = np.concatenate([self.expanded, np.zeros(keys.size, bool)])
         order = rank(self.objective, e, c, p)[: self.size]
-        self.batch = merged.take(order)
+        self.batch = self._merged(batch, order, rows)
         self.energy, self.cycles, self.position, self.keys, self.expanded = e[order], c[order], p[order], \
             k[order], x[order]
-        return bool(np.isin(self.keys, before, invert=True).any())
+        # a key not among the previous ones (pools are small: a direct comparison beats np.isin)
+        return bool((self.keys[:, None] != before[None, :]).all(axis=1).any())
+
+    def _merged(self, batch: MappingBatch, order: np.ndarray, rows: np.ndarray | None) -> MappingBatch:
+        """Rows ``order`` of the pool followed by the candidates (indices past the pool are
+        theirs: ``rows`` of ``batch``), without concatenating or taking all the candidates: only
+        those that made the pool are taken."""
+        held = 0 if self.batch is None else self.batch.size
+        entering = order >= held
+        picked = order[entering] - held
+        newcomers = batch.take(picked if rows is None else rows[picked])
+        if self.batch is None:
+            return newcomers
+        index = order.copy()
+        index[entering] = held + np.arange(picked.size)
+        return MappingBatch.concat([self.batch, newcomers]).take(index)
 
     @property
     def count(self) -> int:
@@ -179,11 +194,10 @@ class Searcher:
         """The valid candidates not evaluated before (first occurrence kept), with their keys."""
         if cands.size == 0:
             return cands, np.zeros(0, np.uint64)
-        ok = np.nonzero(self.space.valid(cands))[0]
-        cands = cands.take(ok)
+        cands = _subset(cands, np.nonzero(self.space.valid(cands))[0])
         keys = self.space.keys(cands)
         new = np.nonzero(self.seen.fresh(keys))[0]
-        return cands.take(new), keys[new]
+        return _subset(cands, new), keys[new]
 
     def consider(self, cands: MappingBatch, limit: int | None = None,
                  keys: np.ndarray | None = None) -> tuple[int, bool]:
@@ -193,7 +207,7 @@ class Searcher:
             cands, keys = self.screen(cands)
         else:
             new = np.nonzero(self.seen.fresh(keys))[0]
-            cands, keys = cands.take(new), keys[new]
+            cands, keys = _subset(cands, new), keys[new]
         n = cands.size if limit is None else min(cands.size, max(limit, 0))
         if n == 0:
             return 0, False
@@ -211,9 +225,14 @@ class Searcher:
             self.valid += int(fits.sum())
             sel = np.nonzero(fits)[0]
             if sel.size:
-                improved |= self.pool.offer(part.take(sel), res.energy_pJ[sel], res.cycles[sel].astype(float),
-                                            pos[sel], pk[sel])
+                improved |= self.pool.offer(part, res.energy_pJ[sel], res.cycles[sel].astype(float),
+                                            pos[sel], pk[sel], rows=sel)
         return n, improved
+
+
+def _subset(batch: MappingBatch, rows: np.ndarray) -> MappingBatch:
+    """``batch.take(rows)`` for increasing ``rows``; the batch itself when they are all of it (no copy)."""
+    return batch if rows.size == batch.size else batch.take(rows)
 
 
 def search(
@@ -359,9 +378,9 @@ def _heuristic(s: Searcher, space: MapSpace, budget: int, rng: np.random.Generat
                 continue  # nothing new around them: expand the next ones
         else:
             parents = pool.batch.take(np.arange(min(pool.count, beam)).repeat(max(1, kicks // beam)))
-            kicked = space.mutate(parents, rng)
+            kicked = space.mutate(parents, rng, own=True)  # parents and kicks are fresh arrays
             for _ in range(int(rng.integers(1, 4))):
-                kicked = space.mutate(kicked, rng)
+                kicked = space.mutate(kicked, rng, own=True)
             cands, keys = s.screen(kicked)
             if cands.size == 0:
                 cands, keys = s.screen(space.sample(batch, rng, fitting=True))

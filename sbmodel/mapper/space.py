@@ -327,17 +327,21 @@ class MapSpace:
     # ------------------------------------------------------------------ sampling
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` random factor assignments ``F[n, 2L, D]`` honouring fixed and maximum factors."""
-        F = np.where(self.fixed > 0, self.fixed, 1)[None].repeat(n, 0)
-        for d in range(self.D):
+        return self._sample_halves(n, rng).transpose(1, 0, 2, 3).reshape(n, 2 * self.L, self.D)
+
+    def _sample_halves(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """:meth:`sample_factors` as temporal and spatial halves ``[2, n, L, D]`` (slot ``s`` is
+        ``[s // L, :, s % L]``): each half is a contiguous batch field, built without copies."""
+        L, D = self.L, self.D
+        halves = np.repeat(np.where(self.fixed > 0, self.fixed, 1).reshape(2, 1, L, D), n, axis=1)
+        for d in range(D):
             free = self.free_slots[d]
             if free.size == 0:
                 continue
             table = self.tables[d]
-            if table is not None:
-                F[:, free, d] = table[rng.integers(0, len(table), n)]
-            else:
-                F[:, free, d] = self._sample_primes(d, n, rng)
-        return F
+            drawn = table[rng.integers(0, len(table), n)] if table is not None else self._sample_primes(d, n, rng)
+            halves[free // L, :, free % L, d] = drawn.T
+        return halves
 
     def _sample_primes(self, d: int, n: int, rng: np.random.Generator) -> np.ndarray:
         """Each prime factor to a random free slot; rows over a cap are drawn again."""
@@ -361,54 +365,53 @@ class MapSpace:
         """``n`` random mappings within the constraints (fanouts not yet checked).  With
         ``fitting``, draws whose factors and keep bits overflow a buffer (:meth:`storage_ok`) are
         dropped before their loop orders are drawn, so fewer than ``n`` may come back."""
-        F = self.sample_factors(n, rng)
+        halves = self._sample_halves(n, rng)
         keep = np.where(self.keep_rule[None] == 0, rng.random((n, self.L, self.T)) < 0.5, self.keep_rule[None] > 0)
         if fitting:
-            ok = np.nonzero(self.storage_ok(F, keep))[0]
-            F, keep, n = F[ok], keep[ok], ok.size
+            ok = np.nonzero(self._fits(self._extents(halves[0], halves[1]), keep))[0]
+            halves, keep, n = np.take(halves, ok, axis=1), keep[ok], ok.size
         order = self._random_orders(n, rng, self.prefix, self.order_free)
         sorder = self._random_orders(n, rng, self.sprefix, self.sorder_free)
         k = rng.integers(0, self.D + 1, (n, self.L))
-        return self.assemble(F, order, sorder, k, keep)
+        return self._build(halves[0], halves[1], order, sorder, k, keep)
 
     def _random_orders(self, n: int, rng: np.random.Generator, prefixes: list[list[int]],
                        free: np.ndarray) -> np.ndarray:
         """Permutations (innermost first): the prefix, then the other dimensions in random order."""
         D = self.D
-        out = np.tile(np.arange(D, dtype=I64), (n, self.L, 1))
+        out = np.empty((n, self.L, D), I64)
         for l in range(self.L):
             pre = prefixes[l]
             rest = np.array([d for d in range(D) if d not in pre], I64)
+            out[:, l, :len(pre)] = np.array(pre, I64)
             if free[l] and rest.size:
-                rest = rng.permuted(np.tile(rest, (n, 1)), axis=1)
+                out[:, l, len(pre):] = rng.permuted(np.tile(rest, (n, 1)), axis=1)
             else:
-                rest = np.tile(rest, (n, 1))
-            out[:, l] = np.concatenate([np.tile(np.array(pre, I64), (n, 1)), rest], axis=1)
+                out[:, l, len(pre):] = rest
         return out
 
     def assemble(self, F: np.ndarray, order: np.ndarray, sorder: np.ndarray, k: np.ndarray,
                  keep: np.ndarray) -> MappingBatch:
         """A :class:`MappingBatch` from factors, orders, spatial splits ``k`` (non-unit loops along X
         on levels without a fixed split) and keep bits."""
-        L = self.L
-        tf, sf = F[:, :L], F[:, L:]
+        return self._build(F[:, :self.L], F[:, self.L:], order, sorder, k, keep)
+
+    def _build(self, tf: np.ndarray, sf: np.ndarray, order: np.ndarray, sorder: np.ndarray, k: np.ndarray,
+               keep: np.ndarray) -> MappingBatch:
+        """:meth:`assemble` from the temporal and spatial factors apart (contiguous ones are not copied)."""
         axis, sorder = self._axes(sf, sorder, k)
         return MappingBatch(np.ascontiguousarray(tf), order, np.ascontiguousarray(sf), axis, sorder, keep)
 
     def _axes(self, sf: np.ndarray, sorder: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Axis of every spatial loop: by position and fixed split, or the first ``k`` non-unit loops
         along X; 1-D fanouts use their only axis; fixed axes win (orders stay X before Y)."""
-        n, L, D = sf.shape
-        axis = np.zeros((n, L, D), I64)
-        for l in range(L):
-            if not self.fans[l]:
-                continue
-            fx, fy = self.fanout[l]
-            if fx == 1 or fy == 1:
-                axis[:, l] = 0 if fy == 1 else 1
-            elif self.split[l] >= 0:
+        n = sf.shape[0]
+        base, levels = self._axis_plan
+        axis = np.repeat(base[None], n, axis=0)
+        for l in levels:  # 1-D fanouts keep the base's only axis
+            if self.fanout[l].min() > 1 and self.split[l] >= 0:
                 axis[:, l] = _inverse(sorder[:, l]) >= self.split[l]  # position of each dimension
-            else:
+            elif self.fanout[l].min() > 1:
                 nonunit = np.take_along_axis(sf[:, l] > 1, sorder[:, l], 1)
                 seen = np.cumsum(nonunit, axis=1)  # non-unit loops up to each position
                 kk = np.minimum(k[:, l], seen[:, -1])[:, None]
@@ -420,6 +423,23 @@ class MapSpace:
                 ax_by_pos = np.take_along_axis(axis[:, l], sorder[:, l], 1)
                 sorder[:, l] = np.take_along_axis(sorder[:, l], np.argsort(ax_by_pos, axis=1, kind="stable"), 1)
         return axis, sorder
+
+    @cached_property
+    def _axis_plan(self) -> tuple[np.ndarray, list[int]]:
+        """:meth:`_axes`' starting point: ``[L, D]`` axes that hold for every mapping (0 without a
+        fanout, the only axis of a 1-D fanout), and the levels whose axes depend on the mapping
+        (2-D fanouts) or on fixed axes."""
+        base = np.zeros((self.L, self.D), I64)
+        levels = []
+        for l in range(self.L):
+            if not self.fans[l]:
+                continue
+            fx, fy = self.fanout[l]
+            if fx == 1 or fy == 1:
+                base[l] = 0 if fy == 1 else 1
+            if (fx > 1 and fy > 1) or (self.axis_fixed[l] >= 0).any():
+                levels.append(l)
+        return base, levels
 
     def splits(self, batch: MappingBatch) -> np.ndarray:
         """``k`` per level: how many non-unit spatial loops run along X (0 on levels whose axes
@@ -445,38 +465,74 @@ class MapSpace:
         """Dense tile size ``[B, L, T]`` (words) of every tensor at every level (or at ``levels``
         only), from the factors ``F[B, 2L, D]`` (:meth:`factors`)."""
         L = self.L
-        ext = np.cumprod(F[:, :L] * F[:, L:], axis=1)
-        return _tile_words(_Shape.of(self.problem), ext if levels is None else ext[:, levels])
+        levels = np.arange(L) if levels is None else np.asarray(levels)
+        return self._tile_planes(self._extents(F[:, :L], F[:, L:]), levels).transpose(2, 1, 0)
+
+    def _extents(self, temporal: np.ndarray, spatial: np.ndarray) -> np.ndarray:
+        """Op-space tile extents ``[D, L, B]`` (dimension-major planes: the level loop and the tile
+        words then run over contiguous rows of ``B``) of every level, from the factors ``[B, L, D]``:
+        the running product over levels of temporal x spatial factors."""
+        L = temporal.shape[1]
+        ext = np.ascontiguousarray((temporal * spatial).transpose(2, 1, 0))
+        for l in range(1, L):
+            ext[:, l] *= ext[:, l - 1]
+        return ext
+
+    def _tile_planes(self, ext: np.ndarray, levels: np.ndarray | slice) -> np.ndarray:
+        """Dense tile words ``[T, levels, B]`` at ``levels`` from extents ``ext[D, L, B]``
+        (:meth:`_extents`); ``_tile_words`` gets a view whose planes are already contiguous."""
+        planes = ext[:, levels]  # a view for a slice of levels
+        return np.moveaxis(_tile_words(self._shape, np.ascontiguousarray(planes).transpose(1, 2, 0)), -1, 0)
+
+    @cached_property
+    def _shape(self) -> _Shape:
+        """The layer's tensor facts for the tile-size kernel (built once per space)."""
+        return _Shape.of(self.problem)
 
     def valid(self, batch: MappingBatch) -> np.ndarray:
         """Within the constraints, the fanouts, the minimum utilisation and every buffer's capacity
         (compressed tiles scaled by ``tile_scale``).  The cheap checks run first; tile sizes are
-        computed only for the candidates that pass them."""
-        F = self.factors(batch)
-        capped, cap, fixed, value = self._slot_checks
-        flat = F.reshape(F.shape[0], -1)
-        ok = (flat[:, capped] <= cap[None]).all(axis=1) & (flat[:, fixed] == value[None]).all(axis=1)
-        ok &= (np.prod(F, axis=1) == self.bounds[None]).all(axis=1)
+        computed only if a candidate passes them (for the whole batch: gathering the passing
+        candidates' extents costs more than the tile sizes of the others)."""
+        B, L = batch.size, self.L
+        tf, sf = batch.temporal, batch.spatial
+        ok = np.ones(B, bool)
+        for factors, (low, high) in zip((tf, sf), self._slot_bounds):
+            if low is not None:
+                flat = factors.reshape(B, -1)
+                ok &= ((flat >= low) & (flat <= high)).all(axis=1)
+        ext = self._extents(tf, sf)  # the last level's extents are the products of all factors
+        ok &= (ext[:, L - 1] == self.bounds[:, None]).all(axis=0)
         # fanouts: elsewhere the spatial factors are fixed to 1, checked above
         fans = self._fan_levels
-        sf, ax = batch.spatial[:, fans], batch.spatial_axis[:, fans]
-        ok &= (np.prod(np.where(ax == 0, sf, 1), axis=2) <= self.fanout[None, fans, 0]).all(axis=1)
-        ok &= (np.prod(np.where(ax == 1, sf, 1), axis=2) <= self.fanout[None, fans, 1]).all(axis=1)
+        sf_fan, ax = sf[:, fans], batch.spatial_axis[:, fans]
+        ok &= (np.prod(np.where(ax == 0, sf_fan, 1), axis=2) <= self.fanout[None, fans, 0]).all(axis=1)
+        ok &= (np.prod(np.where(ax == 1, sf_fan, 1), axis=2) <= self.fanout[None, fans, 1]).all(axis=1)
         ok &= ((self.keep_rule[None] == 0) | (batch.keep == (self.keep_rule[None] > 0))).all(axis=(1, 2))
         if self.min_utilization > 0:
             ok &= self.utilization(batch) >= self.min_utilization - 1e-12
-        rows = np.nonzero(ok)[0]
-        if rows.size:
-            ok[rows] = self.storage_ok(F[rows], batch.keep[rows])
+        if ok.any():  # on every row: cheaper than gathering the rows that passed so far
+            ok &= self._fits(ext, batch.keep)
         return ok
 
     @cached_property
-    def _slot_checks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The slots (flat ``[2L * D]`` indices) with a maximum factor, their maxima, the slots
-        with a fixed factor and their values: :meth:`valid` checks only these."""
+    def _slot_bounds(self) -> tuple[tuple[np.ndarray | None, np.ndarray | None], ...]:
+        """Per kind (temporal, spatial): the range ``[low, high]`` each slot's factor (flat
+        ``[L * D]``) must lie in, from its maximum and fixed factors (the whole int64 range where
+        there are none; ``None`` where no slot of the kind has either): :meth:`valid`'s check,
+        on whole rows (comparing every slot beats gathering the constrained ones)."""
+        LD = self.L * self.D
         cap, fixed = self.cap.reshape(-1), self.fixed.reshape(-1)
-        capped, pinned = np.nonzero(cap < BIG)[0], np.nonzero(fixed >= 0)[0]
-        return capped, cap[capped], pinned, fixed[pinned]
+        out = []
+        for kind in (slice(0, LD), slice(LD, 2 * LD)):
+            c, f = cap[kind], fixed[kind]
+            if not ((c < BIG) | (f >= 0)).any():
+                out.append((None, None))
+                continue
+            low = np.where(f >= 0, f, np.iinfo(I64).min)
+            high = np.where(f >= 0, np.minimum(f, c), np.where(c < BIG, c, np.iinfo(I64).max))
+            out.append((low, high))
+        return tuple(out)
 
     @cached_property
     def _fan_levels(self) -> np.ndarray:
@@ -491,18 +547,40 @@ class MapSpace:
             checked |= self.metadata_capacity >= 0
         return np.nonzero(checked)[0]
 
+    @cached_property
+    def _storage_span(self) -> np.ndarray | slice:
+        """:attr:`_storage_levels` as a slice when they are consecutive (a view of the extents)."""
+        lv = self._storage_levels
+        consecutive = lv.size > 0 and lv[-1] - lv[0] + 1 == lv.size
+        return slice(int(lv[0]), int(lv[-1]) + 1) if consecutive else lv
+
     def storage_ok(self, F: np.ndarray, keep: np.ndarray) -> np.ndarray:
         """``[B]``: the kept tiles of factors ``F[B, 2L, D]`` fit every buffer (scaled by
         ``tile_scale``), fill each to its minimum utilisation, and their metadata fits."""
+        return self._fits(self._extents(F[:, :self.L], F[:, self.L:]), keep)
+
+    def _fits(self, ext: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """:meth:`storage_ok` from extents ``ext[D, L, B]`` (:meth:`_extents`): per level, the kept
+        tiles' words summed tensor by tensor in order (as a sum over the tensor axis does)."""
         lv = self._storage_levels
-        held = self.tile_sizes(F, lv) * keep[:, lv]  # [B, levels, T] dense words of the kept tiles
-        words = (held * self.tile_scale[None, lv]).sum(axis=2)  # [B, levels]
-        ok = self.within_capacity(words, lv)
-        ok &= (words >= self.min_fill[None, lv] - 1e-9).all(axis=1)
-        if self.metadata_scale is not None:
-            bits = (held * self.metadata_scale[None, lv]).sum(axis=2)
-            bounded = self.metadata_capacity[lv] >= 0
-            ok &= ((bits <= self.metadata_capacity[None, lv] + 1e-9) | ~bounded[None]).all(axis=1)
+        ok = np.ones(keep.shape[0], bool)
+        if lv.size == 0:
+            return ok
+        tiles = self._tile_planes(ext, self._storage_span)  # [T, levels, B]
+        words = bits = None
+        for t in range(self.T):
+            held = tiles[t] * keep[:, lv, t].T  # [levels, B] dense words of the kept tiles
+            part = held * self.tile_scale[lv, t][:, None]
+            words = part if words is None else words + part
+            if self.metadata_scale is not None:
+                part = held * self.metadata_scale[lv, t][:, None]
+                bits = part if bits is None else bits + part
+        capacity = self.capacity[lv][:, None]
+        ok &= ((words <= capacity) | (capacity < 0)).all(axis=0)
+        ok &= (words >= self.min_fill[lv][:, None] - 1e-9).all(axis=0)
+        if bits is not None:
+            limit = self.metadata_capacity[lv][:, None]
+            ok &= ((bits <= limit + 1e-9) | (limit < 0)).all(axis=0)
         return ok
 
     def within_capacity(self, words: np.ndarray, levels: np.ndarray | None = None) -> np.ndarray:
@@ -523,40 +601,73 @@ class MapSpace:
         if B == 0:
             return np.zeros(0, np.uint64)
         tf, sf = batch.temporal, batch.spatial
-        t_code = self._order_codes(tf, batch.temporal_order, self.order_free)
-        s_code = self._order_codes(sf, batch.spatial_order, self.sorder_free)
         on_y = (sf > 1) & (batch.spatial_axis == 1)
-        parts = np.concatenate([tf.reshape(B, -1), sf.reshape(B, -1), t_code, s_code, on_y.reshape(B, -1),
-                                batch.keep.reshape(B, -1)], axis=1)
-        w = self._hash_weights[:parts.shape[1]]
+        # the weighted sum (modulo 2**64) of every part, part by part: unsigned matrix-vector
+        # products (~10x faster than elementwise), no concatenated copy; zero codes add nothing
+        (w_tf, w_sf, w_t, w_s, w_y, w_keep), (t_levels, s_levels) = self._hash_parts, self._order_levels
         with np.errstate(over="ignore"):
-            # the weighted sum modulo 2**64, as an unsigned matrix-vector product (~10x faster)
-            h = parts.astype(np.int64).view(np.uint64) @ w
+            h = tf.reshape(B, -1).view(np.uint64) @ w_tf
+            h += sf.reshape(B, -1).view(np.uint64) @ w_sf
+            if t_levels.size:
+                h += self._order_code(tf, batch.temporal_order, t_levels).view(np.uint64) @ w_t
+            if s_levels.size:
+                h += self._order_code(sf, batch.spatial_order, s_levels).view(np.uint64) @ w_s
+            h += on_y.reshape(B, -1) @ w_y
+            h += batch.keep.reshape(B, -1) @ w_keep
             h ^= h >> np.uint64(29)
             h *= np.uint64(0xBF58476D1CE4E5B9)
             h ^= h >> np.uint64(32)
         return h
 
-    @staticmethod
-    def _order_codes(factors: np.ndarray, order: np.ndarray, free: np.ndarray) -> np.ndarray:
-        """``[B, L]`` order codes (:func:`_order_code`) of the levels whose order matters, 0 elsewhere."""
-        if free.all():
-            return _order_code(factors, order)
-        out = np.zeros(factors.shape[:2], I64)
-        if free.any():
-            out[:, free] = _order_code(factors[:, free], order[:, free])
-        return out
+    @cached_property
+    def _order_levels(self) -> tuple[np.ndarray, np.ndarray]:
+        """The levels whose temporal, and whose spatial, loop order matters (:meth:`keys`)."""
+        return np.nonzero(self.order_free)[0], np.nonzero(self.sorder_free)[0]
+
+    @cached_property
+    def _hash_parts(self) -> tuple[np.ndarray, ...]:
+        """:meth:`keys`' weights split by part: temporal and spatial factors, temporal and
+        spatial order codes (of the levels whose order matters only), Y axes, keep bits."""
+        L, D, T = self.L, self.D, self.T
+        w = self._hash_weights
+        t_levels, s_levels = self._order_levels
+        return (w[:L * D], w[L * D:2 * L * D], w[2 * L * D + t_levels], w[2 * L * D + L + s_levels],
+                w[2 * L * D + 2 * L:3 * L * D + 2 * L], w[3 * L * D + 2 * L:3 * L * D + 2 * L + L * T])
+
+    def _order_code(self, factors: np.ndarray, order: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """``[B, len(levels)]``: per level, an integer naming the sequence of non-unit loops of
+        ``order`` (unit loops are not loops, so where they sit does not change the code): digit
+        ``order + 1`` in base ``D + 1``, innermost loop least significant.  Gathered position-major
+        (flat takes, no short-axis passes) and built by Horner's rule from the outermost loop."""
+        B, L, D = factors.shape
+        rows = (np.arange(B)[:, None] * L + levels[None]).reshape(-1) * D  # flat start of each (mapping, level)
+        dims = np.take(order.reshape(-1), rows[None] + np.arange(D)[:, None])  # [D, rows]: dimension at each position
+        nonunit = np.take((factors > 1).reshape(-1), rows[None] + dims)
+        digit = dims
+        digit += 1
+        digit *= nonunit
+        scale = np.where(nonunit, D + 1, 1)
+        code = digit[D - 1].copy()
+        for p in range(D - 2, -1, -1):
+            code *= scale[p]
+            code += digit[p]
+        return code.reshape(B, levels.size)
 
     # ------------------------------------------------------------------ moves
-    def mutate(self, batch: MappingBatch, rng: np.random.Generator) -> MappingBatch:
+    def mutate(self, batch: MappingBatch, rng: np.random.Generator, *, own: bool = False) -> MappingBatch:
         """One random neighbour of each mapping: move a prime factor or swap two factors of a
         dimension between slots, redraw a dimension's factorisation, swap two temporal or spatial
         loops, move the X/Y split, or flip a free keep bit.  Constraints hold by construction
-        except fanouts and capacity (see :meth:`valid`)."""
+        except fanouts and capacity (see :meth:`valid`).  With ``own``, the batch is the caller's
+        to give away: its loop orders and keep bits are changed in place, not copied."""
         n, L, D = batch.size, self.L, self.D
-        F = self.factors(batch)  # a new array
-        order, sorder = batch.temporal_order.copy(), batch.spatial_order.copy()
-        keep = batch.keep.copy()
+        # the factors as [2, n, L, D] (temporal, spatial; a new array): slot s of F[n, 2L, D] is
+        # halves[s // L, :, s % L], and each half is already a contiguous batch field
+        halves = np.stack([batch.temporal, batch.spatial])
+        at = self._slot
+        order, sorder, keep = batch.temporal_order, batch.spatial_order, batch.keep
+        if not own:
+            order, sorder, keep = order.copy(), sorder.copy(), keep.copy()
         k = self.splits(batch)
         kind = rng.integers(0, 8, n)
         rows = np.arange(n)
@@ -568,40 +679,41 @@ class MapSpace:
             dims_ok = np.nonzero(movable)[0]
             d = dims_ok[rng.integers(0, dims_ok.size, r.size)]
             ok = free_slot[:, d].T  # [r, 2L]
-            vals = F[r, :, d]  # [r, 2L]
+            vals = halves[:, r, :, d].reshape(r.size, 2 * L)  # [r, 2L]
             src = _pick(ok & (vals > 1), rng)
             dst = _pick(ok & (np.arange(2 * L)[None] != src[:, None]), rng)
             good = (src >= 0) & (dst >= 0)
             r, d, src, dst = r[good], d[good], src[good], dst[good]
             kd = kind[r]
-            sv = F[r, src, d]
+            sv = halves[at(r, src, d)]
             # prime moves
             pm = kd <= 2
             choice = rng.integers(0, self.max_distinct, r.size)
             p = self.prime_of[np.minimum(sv, self.prime_of.shape[0] - 1), choice]
             p = np.where(p > 0, p, self.prime_of[np.minimum(sv, self.prime_of.shape[0] - 1), 0])
             m = pm & (p > 1)
-            F[r[m], src[m], d[m]] //= p[m]
-            F[r[m], dst[m], d[m]] *= p[m]
+            halves[at(r[m], src[m], d[m])] //= p[m]
+            halves[at(r[m], dst[m], d[m])] *= p[m]
             # swaps
             sw = kd == 3
-            dv = F[r[sw], dst[sw], d[sw]]
-            F[r[sw], dst[sw], d[sw]] = sv[sw]
-            F[r[sw], src[sw], d[sw]] = dv
+            dv = halves[at(r[sw], dst[sw], d[sw])]
+            halves[at(r[sw], dst[sw], d[sw])] = sv[sw]
+            halves[at(r[sw], src[sw], d[sw])] = dv
             # redraws
             rd = kd == 4
             if rd.any():
-                fresh = self.sample_factors(int(rd.sum()), rng)
-                F[r[rd], :, d[rd]] = fresh[np.arange(int(rd.sum())), :, d[rd]]
+                drawn = int(rd.sum())
+                fresh = self._sample_halves(drawn, rng)
+                halves[:, r[rd], :, d[rd]] = fresh[:, np.arange(drawn), :, d[rd]]
         # 5: swap two temporal loops of a level (outside the prefix)
         r = rows[kind == 5]
         if r.size:
-            order[r] = self._swap(order[r], F[r, :L], self.prefix, self.order_free, rng)
+            self._swap(order, halves[0], r, self.prefix, self.order_free, rng)
         # 6: spatial order swap or split change
         r = rows[kind == 6]
         if r.size and self.sorder_free.any():
             half = rng.random(r.size) < 0.5
-            sorder[r[half]] = self._swap(sorder[r[half]], F[r[half], L:], self.sprefix, self.sorder_free, rng)
+            self._swap(sorder, halves[1], r[half], self.sprefix, self.sorder_free, rng)
             rk = r[~half]
             lv = np.nonzero(self.sorder_free)[0]
             lsel = lv[rng.integers(0, lv.size, rk.size)]
@@ -611,30 +723,35 @@ class MapSpace:
         if r.size and len(self.free_keep):
             pick = self.free_keep[rng.integers(0, len(self.free_keep), r.size)]
             keep[r, pick[:, 0], pick[:, 1]] ^= True
-        return self.assemble(F, order, sorder, k, keep)
+        return self._build(halves[0], halves[1], order, sorder, k, keep)
 
-    def _swap(self, order: np.ndarray, factors: np.ndarray, prefixes: list[list[int]], free: np.ndarray,
-              rng: np.random.Generator) -> np.ndarray:
-        """Swap two non-unit loops (outside the prefix) of a random free level of each row."""
-        n = order.shape[0]
+    def _slot(self, r: np.ndarray | slice, s: np.ndarray, d: np.ndarray) -> tuple:
+        """Index of slot ``s`` (of ``F[n, 2L, D]``), dimension ``d`` of mapping ``r`` in factor
+        halves ``[2, n, L, D]`` (temporal, spatial: each a contiguous batch field, unlike F's)."""
+        return s // self.L, r, s % self.L, d
+
+    def _swap(self, order: np.ndarray, factors: np.ndarray, rows: np.ndarray, prefixes: list[list[int]],
+              free: np.ndarray, rng: np.random.Generator) -> None:
+        """Swap two non-unit loops (outside the prefix) of a random free level of each of ``rows``
+        of ``order`` (in place; ``factors`` are the batch's, ``[B, L, D]``)."""
+        n, L, D = rows.size, self.L, self.D
         levels = np.nonzero(free)[0]
         if levels.size == 0 or n == 0:
-            return order
+            return
         lsel = levels[rng.integers(0, levels.size, n)]
-        rows = np.arange(n)
         o = order[rows, lsel]  # [n, D]
-        f = np.take_along_axis(factors[rows, lsel], o, 1)  # factor at each position
+        start = (rows * L + lsel) * D  # flat offset of each chosen level's factors
+        f = np.take(factors.reshape(-1), start[:, None] + o)  # factor at each position
         plen = np.array([len(p) for p in prefixes], I64)[lsel]
-        movable = (f > 1) & (np.arange(self.D)[None] >= plen[:, None])
+        movable = (f > 1) & (np.arange(D)[None] >= plen[:, None])
         a = _pick(movable, rng)
-        movable2 = movable & (np.arange(self.D)[None] != a[:, None])
+        movable2 = movable & (np.arange(D)[None] != a[:, None])
         b = _pick(movable2, rng)
-        ok = (a >= 0) & (b >= 0)
-        ra, aa, bb = rows[ok], a[ok], b[ok]
-        va, vb = o[ra, aa].copy(), o[ra, bb].copy()
-        o[ra, aa], o[ra, bb] = vb, va
+        ok = np.nonzero((a >= 0) & (b >= 0))[0]
+        aa, bb = a[ok], b[ok]
+        va, vb = o[ok, aa], o[ok, bb]
+        o[ok, aa], o[ok, bb] = vb, va
         order[rows, lsel] = o
-        return order
 
     @cached_property
     def _moves(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -663,12 +780,12 @@ class MapSpace:
         D = self.D
         moves_f, swaps_t, swaps_s, ksteps, flips = self._moves
         B = batch.size
-        F0 = self.factors(batch)
+        halves0 = np.stack([batch.temporal, batch.spatial])  # [2, B, L, D] (see :meth:`_slot`)
         # which (mapping, move) pairs change the mapping, move kind by move kind, in move order
         live: list[np.ndarray] = []
         primes_moved = np.zeros((B, 0), I64)
         if len(moves_f):
-            src_value = F0[:, moves_f[:, 1], moves_f[:, 0]]  # [B, moves]
+            src_value = halves0[self._slot(slice(None), moves_f[:, 1], moves_f[:, 0])].T  # [B, moves]
             primes_moved = self.prime_of[np.minimum(src_value, self.prime_of.shape[0] - 1), moves_f[None, :, 3]]
             live.append(primes_moved > 1)
         for table, order, factors in ((swaps_t, batch.temporal_order, batch.temporal),
@@ -682,7 +799,7 @@ class MapSpace:
         if live_all.size == 0 or not live_all.any():
             return batch.take(np.zeros(0, I64))
         parent, move = np.nonzero(live_all)  # row-major: parent by parent, moves in order
-        F = F0[parent]
+        halves = np.take(halves0, parent, axis=1)
         order = batch.temporal_order[parent]
         sorder = batch.spatial_order[parent]
         keep = batch.keep[parent]
@@ -694,8 +811,8 @@ class MapSpace:
             r = rows[sel]
             d, s, t, _ = moves_f[move[sel]].T
             p = primes_moved[parent[sel], move[sel]]
-            F[r, s, d] //= p
-            F[r, t, d] *= p
+            halves[self._slot(r, s, d)] //= p
+            halves[self._slot(r, t, d)] *= p
             off += len(moves_f)
         for arr, target in ((swaps_t, order), (swaps_s, sorder)):
             if len(arr):
@@ -716,7 +833,7 @@ class MapSpace:
             r = rows[sel]
             l, t = flips[move[sel] - off].T
             keep[r, l, t] ^= True
-        return self.assemble(F, order, sorder, k, keep)
+        return self._build(halves[0], halves[1], order, sorder, k, keep)
 
 
 def _for_layer(lc: LevelConstraints, problem: Problem) -> LevelConstraints:
@@ -736,18 +853,8 @@ def _pick(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A uniformly random true column per row of ``mask`` (-1 where none)."""
     score = np.where(mask, rng.random(mask.shape), -1.0)
     out = np.argmax(score, axis=1)
-    return np.where(mask.any(axis=1), out, -1)
-
-
-def _order_code(factors: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Per level, an integer naming the sequence of non-unit loops of ``order`` (unit loops are
-    not loops, so where they sit does not change the code)."""
-    D = order.shape[2]
-    nonunit = np.take_along_axis(factors > 1, order, 2)
-    rank = np.cumsum(nonunit, axis=2) - 1
-    powers = (D + 1) ** np.arange(D, dtype=I64)
-    digits = np.where(nonunit, (order + 1) * powers[np.maximum(rank, 0)], 0)
-    return digits.sum(axis=2)
+    # a row has a true column iff its best score is one of the draws (>= 0): one gather, no pass over mask
+    return np.where(score[np.arange(mask.shape[0]), out] >= 0, out, -1)
 
 
 def _inverse(perm: np.ndarray) -> np.ndarray:
