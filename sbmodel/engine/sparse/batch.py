@@ -47,6 +47,13 @@ STORAGE_ACTIONS = ("read", "fill", "update", "gated_read", "gated_fill", "gated_
 COMPUTE_ACTIONS = ("compute", "gated_compute", "skipped_compute")
 
 
+def _whole(counts: np.ndarray) -> np.ndarray:
+    """Per-instance counts as the sparse stage takes them (:func:`.stage._whole`): whole
+    counts rounded off, averages over instances that differ (e.g. 46.25 fills) kept."""
+    whole = np.rint(counts)
+    return np.where(np.abs(counts - whole) < 1e-9, whole, counts)
+
+
 @dataclass(frozen=True)
 class SparseBatchResult:
     """Per mapping: totals and sparse action counts (storage counts per instance, as in
@@ -232,9 +239,7 @@ class _Vector:
         self.densities = Densities(dict(problem.densities))
         self.B, self.L, self.T, self.D = batch.size, arch.num_levels, len(problem.dataspaces), len(problem.dims)
         self.kept = dense.tile_size > 0  # [B, L, T]
-        self.reads = np.rint(dense.reads)
-        self.fills = np.rint(dense.fills)
-        self.updates = np.rint(dense.updates)
+        self.reads, self.fills, self.updates = (_whole(x) for x in (dense.reads, dense.fills, dense.updates))
         self.failed = np.zeros(self.B, bool)  # mappings the per-mapping pipeline must take
         self._build_nest()
 

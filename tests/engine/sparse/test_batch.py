@@ -151,3 +151,15 @@ def test_no_sparse_features_equals_the_dense_batch():
     assert got.cycles[0] == dense.cycles[0]
     assert np.allclose(got.actions["read"][0], dense.reads[0])
     assert got.computes["gated_compute"][0] == 0.0
+
+
+def test_fractional_per_instance_fills_are_kept_as_averages():
+    """Regression (found by the property above, seed 18468573): children of a fanout that
+    receive different amounts average to 46.25 fills per instance; the array path rounded
+    them to 46 before gating, the per-mapping pipeline keeps 46.25 (41.25 after gating)."""
+    rng = random.Random(18468573)
+    prob, arch, m = _valid_case(rng)
+    prob, arch = _random_design(rng, prob, arch)
+    dense = evaluate_batch(prob, arch, MappingBatch.from_mappings(prob, [m]), prefilter=False)
+    assert (dense.fills % 1 != 0).any()  # the case has a fractional per-instance average
+    assert _check_equal(prob, arch, m)  # and the array path takes it, equal to the pipeline
