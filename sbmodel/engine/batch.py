@@ -489,18 +489,21 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     ones = np.ones(B, I64)
     later_or_one = np.concatenate([later, ones[:, None]], axis=1)  # reuse from loop j outwards; 1 past the last
     held = batch.keep.any(axis=0)  # [L, T]: some mapping's level keeps the tensor
+    fanouts: dict[int, _Fanout] = {}
+    if spatial_levels:
+        fan_list, fan_exact = _Fanout.of_levels(design, shape, batch, spatial_levels, ext_below, fanout, moves_dtype)
+        fanouts = {fan.level: fan for fan in fan_list}
+        exact &= fan_exact
     for l in range(L):
         child = l - 1
-        fans = l in spatial_levels
+        fans = l in fanouts
         if child >= 0 and not fans and not held[child].any():
             continue  # no fanout, a child that holds nothing: the defaults
         in_walk = act_all & (loop_lvl >= l)
         before: list[np.ndarray] = []  # the walk's offset [R, B], computed when a tensor needs its moves
         elements = fanout[:, l]
         if fans:
-            fan = _Fanout.of(design, shape, batch, l, ext_below[:, l], moves_dtype)
-            rank_groups, ok = _group_count(fan.n, fan.trans)
-            exact &= ok
+            fan = fanouts[l]
         for t in range(T):
             if child >= 0 and not fans and not held[child, t]:
                 continue
@@ -515,7 +518,7 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
             moves = None
             effect, g_link, n_link = no_links
             if fans:
-                groups = np.prod(rank_groups[ranks], axis=0)
+                groups = np.prod(fan.groups[ranks], axis=0)
                 moves = walk_tau()
                 effect, g_link, n_link = _link_effects(fan, ranks, groups, moves, in_walk)
                 linked = effect.any(axis=1)
@@ -767,25 +770,44 @@ class _Fanout:
     width: np.ndarray  # [B] mesh columns
     height: np.ndarray  # [B] mesh rows
     multi: np.ndarray  # [B] more than one child
+    groups: np.ndarray  # [R, B] children with distinct data along each rank (see _group_count)
 
     @staticmethod
-    def of(design: _Design, shape: _Shape, batch: MappingBatch, level: int, ext_below: np.ndarray,
-           dtype: type) -> "_Fanout":
-        """The fanout under ``level``; ``ext_below[B, D]`` is the op-space tile of one child."""
-        fx, fy = (int(x) for x in design.fanout_limits[level])
-        factors, axes = batch.spatial[:, level], batch.spatial_axis[:, level]  # by dimension
-        lx = np.prod(np.where(axes == 0, factors, 1), axis=1)
-        ly = np.prod(np.where(axes == 1, factors, 1), axis=1)
-        multi = np.prod(factors, axis=1) > 1
+    def of_levels(design: _Design, shape: _Shape, batch: MappingBatch, levels: list[int], ext_below: np.ndarray,
+                  fanout: np.ndarray, dtype: type) -> tuple[list["_Fanout"], np.ndarray]:
+        """The fanouts under ``levels`` and whether all their group counts are exact ([B]),
+        in one pass over all of them (level-major rows, so each level is a slice; a level's
+        loops are trimmed to its own longest run, as if built alone).  ``ext_below[B, L, D]``
+        is the op-space tile of one child, ``fanout[B, L]`` the product of spatial factors."""
+        B, F = batch.size, len(levels)
+
+        def by_level(x: np.ndarray) -> np.ndarray:
+            """[B, L, ...] at ``levels`` as level-major rows [F * B, ...]."""
+            return np.ascontiguousarray(np.swapaxes(x[:, levels], 0, 1)).reshape((F * B,) + x.shape[2:])
+
+        factors, axes, order = by_level(batch.spatial), by_level(batch.spatial_axis), by_level(batch.spatial_order)
         # the loops of factor > 1 in spatial order (inner to outer, X before Y), packed
-        order = batch.spatial_order[:, level]
         act, packed = _compaction(_along(factors > 1, order))
         dims = _along(order, packed)
-        n, axis, step = (_along(x, dims) for x in (factors, axes, ext_below))
+        base = (np.arange(F * B) * factors.shape[1])[:, None]
+        n, axis, step = (_along(x, dims, base) for x in (factors, axes, by_level(ext_below)))
+        n, axis = np.where(act, n, 1), np.where(act, axis, 0)
         trans = _translations(shape, dims, np.where(act, step, 0), dtype)
-        spread = np.einsum("rbs,bs->rb", np.abs(trans), np.maximum(n - 1, 0))  # (integers: any order)
-        return _Fanout(level, np.where(act, n, 1), np.where(act, axis, 0), trans, spread,
-                       np.maximum(fx, lx), np.maximum(fy, ly), multi)
+        spread = np.einsum("rbs,bs->rb", np.abs(trans), n - 1)  # (integers: any order)
+        # mesh: the product of the X factors (the inactive slots hold 1), Y the rest of the fanout
+        multi = by_level(fanout)
+        lx = np.prod(np.where(axis == 0, n, 1), axis=1)
+        ly = multi // lx
+        width = np.maximum(np.repeat(design.fanout_limits[levels, 0], B), lx)
+        height = np.maximum(np.repeat(design.fanout_limits[levels, 1], B), ly)
+        groups, ok = _group_count(n, trans)
+        runs = act.sum(axis=1).reshape(F, B).max(axis=1)  # each level's longest run of loops
+        fans = []
+        for i, level in enumerate(levels):
+            rows, m = slice(i * B, (i + 1) * B), int(runs[i])
+            fans.append(_Fanout(level, n[rows, :m], axis[rows, :m], trans[:, rows, :m], spread[:, rows],
+                                width[rows], height[rows], multi[rows] > 1, groups[:, rows]))
+        return fans, ok.reshape(F, B).all(axis=0)
 
 
 def _link_effects(fan: _Fanout, ranks: slice, groups: np.ndarray, moves: _Moves, act: np.ndarray):
