@@ -284,14 +284,26 @@ def _rank_extent(shape: _Shape, t: int, ext: np.ndarray) -> np.ndarray:
 
 def _tile_words(shape: _Shape, ext: np.ndarray) -> np.ndarray:
     """Words [..., T] of each tensor's tile for op-space extents ext[..., D]: the product of
-    its rank extents (elementwise over contiguous planes, not a reduction over a short last
-    axis; a rank that is one dimension is that dimension's extent as it is)."""
+    its rank extents (see :func:`_tensor_words`)."""
+    return np.moveaxis(_tensor_words(shape, _rank_planes(shape, ext), ext), 0, -1)
+
+
+def _rank_planes(shape: _Shape, ext: np.ndarray) -> list[np.ndarray]:
+    """Extent [...] of every tensor's ranks (in ``shape.rank_slice`` order) for op-space
+    extents ext[..., D], elementwise over contiguous planes (a rank that is one dimension is
+    a view of that dimension's extents: no copy)."""
     planes = np.ascontiguousarray(np.moveaxis(ext, -1, 0))  # [D, ...]
+    return [_extent_of_rank(rank, planes) for ranks in shape.ranks for rank in ranks]
+
+
+def _tensor_words(shape: _Shape, rank_ext: list[np.ndarray], ext: np.ndarray) -> np.ndarray:
+    """Words [T, ...] of each tensor's tile from the rank extents ``rank_ext`` of op-space
+    extents ``ext[..., D]`` (see :func:`_rank_planes`): their product, elementwise (not a
+    reduction over a short axis)."""
     out = np.empty((shape.T,) + ext.shape[:-1], ext.dtype)
-    for t in range(shape.T):
-        extents = [_extent_of_rank(rank, planes) for rank in shape.ranks[t]]
-        out[t] = reduce(operator.mul, extents) if extents else 1
-    return np.moveaxis(out, 0, -1)
+    for t, ranks in enumerate(shape.rank_slice):
+        out[t] = reduce(operator.mul, rank_ext[ranks]) if ranks.stop > ranks.start else 1
+    return out
 
 
 def _fanouts_fit(design: "_Design", batch: MappingBatch, fanout: np.ndarray) -> np.ndarray:
@@ -435,7 +447,8 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     ext = np.cumprod(tf * sf, axis=1)  # [B, L, D] extent of the tile held at level l
     ext_below = np.concatenate([np.ones((B, 1, D), I64), ext[:, :-1]], axis=1)  # tile of level l-1
     spatial_ext = ext_below * sf  # the union of the children's tiles under level l's fanout
-    size = _tile_words(shape, ext)  # [B, L, T]
+    rank_ext = _rank_planes(shape, ext)  # [B, L] extents of every rank of the tiles
+    size = np.moveaxis(_tensor_words(shape, rank_ext, ext), 0, -1)  # [B, L, T]
     spatial_size = _tile_words(shape, spatial_ext)
     fanout = np.prod(sf, axis=2)  # [B, L]: children of one instance of level l
     macs = np.prod(tf, axis=(1, 2))  # temporal iterations = computes per compute unit
@@ -543,7 +556,7 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
             if shape.sliding[t]:
                 if moves is None:
                     moves = walk_tau()
-                E = _rank_extent(shape, t, ext[:, child]).T[:, :, None].astype(moves_dtype)
+                E = np.stack([r[:, child, None] for r in rank_ext[ranks]]).astype(moves_dtype)
                 partial = V[:, None] - np.prod(np.maximum(E - moves.magnitude, 0), axis=0, dtype=I64)
                 slides = np.any(moves.moving & (partial < V[:, None]), axis=1)
             else:
