@@ -513,10 +513,16 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
         if child >= 0 and not fans and not held[child].any():
             continue  # no fanout, a child that holds nothing: the defaults
         in_walk = act_all & (loop_lvl >= l)
-        before: list[np.ndarray] = []  # the walk's offset [R, B], computed when a tensor needs its moves
+        walk: list[_Moves] = []  # every rank's moves along the walk, computed when a tensor needs them
         elements = fanout[:, l]
         if fans:
             fan = fanouts[l]
+            walk.append(_Moves.along_walk(tau_all, csum_all, in_walk))
+            # Necessary condition for a link: a step's move must be a difference of two children's
+            # offsets, so it stays within their spread on every rank (and is non-zero above the
+            # MACs, where a still tile delivers nothing); only a fanout to several children links.
+            near = walk[0].magnitude <= fan.spread[:, :, None]
+            open_steps = in_walk & fan.multi[:, None]
         for t in range(T):
             if child >= 0 and not fans and not held[child, t]:
                 continue
@@ -525,16 +531,23 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
 
             def walk_tau() -> _Moves:
                 # tile moves of this walk: tau_j = T_j - sum of T_k for walk loops k < j
-                if not before:
-                    before.append(_walk_offset(csum_all, in_walk))
-                return _Moves.of((tau_all[ranks] + before[0][ranks, :, None]) * in_walk)
+                if not walk:
+                    walk.append(_Moves.along_walk(tau_all, csum_all, in_walk))
+                return walk[0].of_ranks(ranks)
             moves = None
             effect, g_link, n_link = no_links
             if fans:
                 groups = np.prod(fan.groups[ranks], axis=0)
                 moves = walk_tau()
-                effect, g_link, n_link = _link_effects(fan, ranks, groups, moves, in_walk)
-                linked = effect.any(axis=1)
+                candidate = np.all(near[ranks], axis=0)
+                candidate &= open_steps
+                if l > 0:
+                    candidate &= moves.moving
+                if candidate.any():
+                    effect, g_link, n_link = _link_effects(fan, ranks, groups, moves, candidate)
+                    linked = effect.any(axis=1)
+                else:
+                    linked = no_links_any
             else:
                 groups = ones
                 linked = no_links_any
@@ -763,11 +776,19 @@ class _Moves:
 
     tau: np.ndarray
     magnitude: np.ndarray
-    moving: np.ndarray  # [B, K]
+    moving: np.ndarray  # [B, K] (per rank, [R, B, K], in :meth:`along_walk`'s)
 
     @staticmethod
-    def of(tau: np.ndarray) -> "_Moves":
-        return _Moves(tau, np.abs(tau), np.any(tau != 0, axis=0))
+    def along_walk(tau_all: np.ndarray, csum_all: np.ndarray, in_walk: np.ndarray) -> "_Moves":
+        """Every rank's moves [R, B, K] along the walk over the loops ``in_walk`` (``moving``
+        per rank too: :meth:`of_ranks` reduces it per tensor), from the walk over all loops:
+        its moves ``tau_all`` and their running sums ``csum_all`` (see :func:`_walk_offset`)."""
+        tau = (tau_all + _walk_offset(csum_all, in_walk)[:, :, None]) * in_walk
+        return _Moves(tau, np.abs(tau), tau != 0)
+
+    def of_ranks(self, ranks: slice) -> "_Moves":
+        """One tensor's moves (its rows ``ranks``) from :meth:`along_walk`'s of every rank."""
+        return _Moves(self.tau[ranks], self.magnitude[ranks], np.any(self.moving[ranks], axis=0))
 
 
 @dataclass(frozen=True)
@@ -823,32 +844,24 @@ class _Fanout:
         return fans, ok.reshape(F, B).all(axis=0)
 
 
-def _link_effects(fan: _Fanout, ranks: slice, groups: np.ndarray, moves: _Moves, act: np.ndarray):
+def _link_effects(fan: _Fanout, ranks: slice, groups: np.ndarray, moves: _Moves, candidate: np.ndarray):
     """For each walk step, whether children take its delta from a neighbour (Timeloop link transfers).
 
     A child ``e`` can take the delta of this step from a mesh neighbour ``n``
     that received, one step earlier, the same data: ``offset(n) - offset(e) == tau``.
     Timeloop uses the transfers when they leave fewer parent accesses (fewer
-    multicast groups).  ``ranks`` selects the tensor's rows of ``fan.trans``.
+    multicast groups).  ``ranks`` selects the tensor's rows of ``fan.trans``;
+    ``candidate[B, m]`` the steps that meet the caller's necessary condition (only those link).
     Returns (effect[B, m], groups_left[B, m], linked_children[B, m]).
     """
-    B, m = act.shape
+    B, m = candidate.shape
     effect = np.zeros((B, m), bool)
     g_left = np.zeros((B, m))
     linked = np.zeros((B, m))
-    if m == 0 or B == 0:
-        return effect, g_left, linked
     n, trans, H, Vs = fan.n, fan.trans[ranks], fan.width, fan.height
-    # Necessary condition: a step's move must be a difference of two children's offsets, so
-    # it stays within their spread on every rank (and is non-zero above the MACs, where a
-    # still tile delivers nothing).
-    candidate = act & fan.multi[:, None] & np.all(moves.magnitude <= fan.spread[ranks, :, None], axis=0)
-    if fan.level > 0:
-        candidate &= moves.moving
-    multi = fan.multi & candidate.any(axis=1)
-    if not multi.any():
+    rows = np.nonzero(candidate.any(axis=1))[0]
+    if rows.size == 0:
         return effect, g_left, linked
-    rows = np.nonzero(multi)[0]
     row_trans = np.moveaxis(trans[:, rows], 0, 2)  # [rows, S, R], the tables' layout
     cfg = _hash_rows(np.concatenate([n[rows], fan.axis[rows], row_trans.reshape(len(rows), -1),
                                      H[rows, None], Vs[rows, None]], axis=1), 7)
