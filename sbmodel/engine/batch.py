@@ -608,31 +608,37 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     content = P.copy()
     share = np.zeros((B, L, T))
     share[:, :-1, :] = Wt[:, 1:, :] / fanout[:, 1:, None]
-    link = LT.copy()
     partition = np.zeros((B, L, T))
     partition[:, -1] = size[:, -1]
+    # the same operations as floor(partition[l + 1] * size[l] / den[l]), in place level by level
+    den = np.where(fanout[:, 1:, None] > 1, spatial_size[:, 1:], size[:, :-1])  # [B, L - 1, T]
     for l in range(L - 2, -1, -1):
-        den = np.where(fanout[:, l + 1, None] > 1, spatial_size[:, l + 1], size[:, l])
-        partition[:, l] = np.floor(partition[:, l + 1] * size[:, l] / den)
+        part = partition[:, l]
+        np.multiply(partition[:, l + 1], size[:, l], out=part)
+        np.divide(part, den[:, l], out=part)
+        np.floor(part, out=part)
     # bypass: a level that does not keep a tensor hands its children's accesses to its parent
+    # (P and Wt do not change: their ratios for all levels at once; content level by level)
+    folded = ~keep[:, :-1, :]
+    ratio = np.divide(P[:, 1:], Wt[:, 1:], out=np.zeros((B, L - 1, T)), where=Wt[:, 1:] != 0)
     for l in range(L - 1):
-        folded = ~keep[:, l, :]
-        ratio = np.divide(P[:, l + 1], Wt[:, l + 1], out=np.zeros((B, T)), where=Wt[:, l + 1] != 0)
-        scaled = content[:, l] * fanout[:, l + 1, None] * ratio
-        content[:, l + 1] = np.where(folded, scaled, content[:, l + 1])
-        link[:, l + 1] = np.where(folded, 0.0, link[:, l + 1])
+        np.copyto(content[:, l + 1], content[:, l] * fanout[:, l + 1, None] * ratio[:, l], where=folded[:, l])
+    link = LT
+    np.copyto(link[:, 1:], 0.0, where=folded)
     top = L - 1 - np.argmax(keep[:, ::-1, :], axis=1)  # [B, T] outermost keeping level
     level_ids = np.arange(L)[None, :, None]
-    share = np.where(level_ids == top[:, None, :], 0.0, share)
+    outermost = level_ids == top[:, None, :]
+    share = np.where(outermost, 0.0, share)
     kept = keep & (level_ids <= top[:, None, :])
     # neighbour transfers: the receiving child level reads and fills them
     peer = np.zeros((B, L, T))
     peer[:, :-1] = link[:, 1:] / utilized[:, :-1, None]
     rw = shape.rw[None, None, :]
-    reads = np.where(rw, _round(content + peer - partition), _round(content + peer))
+    # (rounding is elementwise: rounding the selected sums is selecting the rounded ones)
+    content_peer, share_peer = content + peer, share + peer
+    reads = _round(np.where(rw, content_peer - partition, content_peer))
     updates = np.where(rw, _round(content), 0.0)
-    outermost = level_ids == top[:, None, :]
-    fills = np.where(rw, _round(np.where(outermost, share + peer, share + peer - partition)), share + peer)
+    fills = np.where(rw, _round(np.where(outermost, share_peer, share_peer - partition)), share_peer)
     reads, updates, fills = (np.where(kept, x, 0.0) for x in (reads, updates, fills))
     tile = np.where(kept, size, 0)
 
