@@ -483,9 +483,12 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     # grow outwards, and a fanout's extent is at most its level's)
     moves_dtype = _move_dtype(shape, L, ext[:, -1])
     trans_all = _translations(shape, loop_dim, np.where(act_all, loop_step, 0), moves_dtype)
-    csum_all = np.cumsum(trans_all, axis=2, dtype=moves_dtype)  # (numpy would widen int32 sums)
+    running = np.zeros(trans_all.shape[:2] + (K + 1,), moves_dtype)  # sums of the first c moves
+    csum_all = running[:, :, 1:]
+    np.cumsum(trans_all, axis=2, dtype=moves_dtype, out=csum_all)  # (numpy would widen int32 sums)
     # move of step j in the walk over *all* loops: loop j advances, the loops inside rewind
     tau_all = 2 * trans_all - csum_all
+    offsets = _walk_offsets(running, act_all, loop_lvl, L)  # [R, B, L]
     no_links = np.zeros((B, K), bool), np.zeros((B, K)), np.zeros((B, K))  # see _link_effects
     no_links_any = np.zeros(B, bool)
 
@@ -517,7 +520,7 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
         elements = fanout[:, l]
         if fans:
             fan = fanouts[l]
-            walk.append(_Moves.along_walk(tau_all, csum_all, in_walk))
+            walk.append(_Moves.along_walk(tau_all, offsets[:, :, l], in_walk))
             # Necessary condition for a link: a step's move must be a difference of two children's
             # offsets, so it stays within their spread on every rank (and is non-zero above the
             # MACs, where a still tile delivers nothing); only a fanout to several children links.
@@ -532,7 +535,7 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
             def walk_tau() -> _Moves:
                 # tile moves of this walk: tau_j = T_j - sum of T_k for walk loops k < j
                 if not walk:
-                    walk.append(_Moves.along_walk(tau_all, csum_all, in_walk))
+                    walk.append(_Moves.along_walk(tau_all, offsets[:, :, l], in_walk))
                 return walk[0].of_ranks(ranks)
             moves = None
             effect, g_link, n_link = no_links
@@ -682,16 +685,15 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     )
 
 
-def _walk_offset(csum: np.ndarray, in_walk: np.ndarray) -> np.ndarray:
-    """Data-space offset [R, B] of the loops below a walk: the running sum of moves
-    ``csum[R, B, K]`` just before its first loop (a walk does not rewind the loops below it)."""
-    B, K = in_walk.shape
-    start = np.argmax(in_walk, axis=1) if K else np.zeros(B, I64)
-    start = np.where(in_walk.any(axis=1), start, K)
-    flat = np.arange(B) * K + np.maximum(start - 1, 0)
-    before = np.take(csum.reshape(len(csum), -1), flat, axis=1)
-    before[:, start == 0] = 0
-    return before
+def _walk_offsets(running: np.ndarray, act: np.ndarray, loop_lvl: np.ndarray, levels: int) -> np.ndarray:
+    """Data-space offset [R, B, L] of the loops below the walk above each level, one gather
+    for all levels: ``running[R, B, c]`` is the sum of the first ``c`` loops' moves (0 where
+    inactive).  The active loops are a prefix in nest order (see :func:`_compaction`), so
+    those below level l are the first ``c_l``; a walk does not rewind them."""
+    R, B, K1 = running.shape
+    lvl = np.where(act, loop_lvl, levels)  # inactive loops are below no level
+    count = (lvl[:, None, :] < np.arange(levels)[None, :, None]).sum(axis=2)  # [B, L] c_l
+    return np.take(running.reshape(R, -1), count + (np.arange(B) * K1)[:, None], axis=1)
 
 
 def _along(x: np.ndarray, idx: np.ndarray, base: np.ndarray | None = None) -> np.ndarray:
@@ -743,25 +745,37 @@ def _group_count(n: np.ndarray, trans: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
     ``n[B, S]`` spatial factors, ``trans[R, B, S]`` rank-major moves of their loops.  Offsets
     along a rank are ``sum(i_j * T_j)`` over its moving loops, ranks are independent when
-    every dimension indexes one rank; two moving loops make :func:`_distinct_offsets`,
-    more are not counted exactly.
+    every dimension indexes one rank; one moving loop makes its factor, two make
+    :func:`_distinct_offsets`, more are not counted exactly.
     """
-    # the first two moving loops of each rank, loop by loop over contiguous [R, B] planes
-    # (S is small; reductions over a short last axis are slow)
-    k = np.zeros(trans.shape[:2], I64)  # moving loops so far
-    n1, a1, n2, a2 = (np.zeros(trans.shape[:2], I64) for _ in range(4))
+    # the product of the moving loops' factors (the count when at most one moves) and how
+    # many move, loop by loop over contiguous [R, B] planes (S is small; reductions over a
+    # short last axis are slow); the few ranks with several moving loops are recounted
+    count = np.ones(trans.shape[:2], I64)
+    k = np.zeros(trans.shape[:2], I64)  # moving loops
     for plane, factor in zip(np.moveaxis(trans, 2, 0), n.T):
-        step = np.abs(plane)
-        moving = step != 0
-        is_first, is_second = moving & (k == 0), moving & (k == 1)
-        n1, a1 = np.where(is_first, factor, n1), np.where(is_first, step, a1)
-        n2, a2 = np.where(is_second, factor, n2), np.where(is_second, step, a2)
+        moving = plane != 0
+        count *= np.where(moving, factor, 1)
         k += moving
-    count = np.where(k == 0, 1, n1)
-    two = k >= 2
+    two = k >= 2  # (more than two: the first two, as the count is flagged inexact anyway)
     if two.any():
-        count[two] = _distinct_offsets(n1[two], a1[two], n2[two], a2[two])
+        r, b = np.nonzero(two)
+        count[r, b] = _distinct_offsets(*_first_two_moving(n[b], np.abs(trans[r, b])))
     return count, (k <= 2).all(axis=0)
+
+
+def _first_two_moving(n: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Factors and step sizes (n1, a1, n2, a2) [M] of the first two moving loops of each row of
+    ``n[M, S]`` factors and ``step[M, S]`` move magnitudes (0: the loop does not move)."""
+    k = np.zeros(len(n), I64)  # moving loops so far
+    n1, a1, n2, a2 = (np.zeros(len(n), I64) for _ in range(4))
+    for s in range(n.shape[1]):
+        moving = step[:, s] != 0
+        is_first, is_second = moving & (k == 0), moving & (k == 1)
+        n1, a1 = np.where(is_first, n[:, s], n1), np.where(is_first, step[:, s], a1)
+        n2, a2 = np.where(is_second, n[:, s], n2), np.where(is_second, step[:, s], a2)
+        k += moving
+    return n1, a1, n2, a2
 
 
 _HASH = np.random.default_rng(20261126).integers(1, 2**62, size=4096, dtype=np.int64).astype(np.uint64) | 1
@@ -785,11 +799,13 @@ class _Moves:
     moving: np.ndarray  # [B, K] (per rank, [R, B, K], in :meth:`along_walk`'s)
 
     @staticmethod
-    def along_walk(tau_all: np.ndarray, csum_all: np.ndarray, in_walk: np.ndarray) -> "_Moves":
+    def along_walk(tau_all: np.ndarray, offset: np.ndarray, in_walk: np.ndarray) -> "_Moves":
         """Every rank's moves [R, B, K] along the walk over the loops ``in_walk`` (``moving``
-        per rank too: :meth:`of_ranks` reduces it per tensor), from the walk over all loops:
-        its moves ``tau_all`` and their running sums ``csum_all`` (see :func:`_walk_offset`)."""
-        tau = (tau_all + _walk_offset(csum_all, in_walk)[:, :, None]) * in_walk
+        per rank too: :meth:`of_ranks` reduces it per tensor), from the moves ``tau_all`` of
+        the walk over all loops and the offset [R, B] of the loops below (see
+        :func:`_walk_offsets`)."""
+        tau = tau_all + offset[:, :, None]
+        tau *= in_walk.astype(tau.dtype)  # (an integer mask: a boolean operand is cast per element)
         return _Moves(tau, np.abs(tau), tau != 0)
 
     def of_ranks(self, ranks: slice) -> "_Moves":
