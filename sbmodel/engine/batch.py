@@ -488,7 +488,9 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     np.cumsum(trans_all, axis=2, dtype=moves_dtype, out=csum_all)  # (numpy would widen int32 sums)
     # move of step j in the walk over *all* loops: loop j advances, the loops inside rewind
     tau_all = 2 * trans_all - csum_all
-    offsets = _walk_offsets(running, act_all, loop_lvl, L)  # [R, B, L]
+    starts = _walk_starts(act_all, loop_lvl, L)  # [B, L]
+    offsets = _walk_offsets(running, starts)  # [R, B, L]
+    lengths = act_all.sum(axis=1)[:, None] - starts  # [B, L] loops in the walk above each level
     no_links = np.zeros((B, K), bool), np.zeros((B, K)), np.zeros((B, K))  # see _link_effects
     no_links_any = np.zeros(B, bool)
 
@@ -600,8 +602,8 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
                 i = np.nonzero(stateful)[0]
                 if not shape.sliding[t]:
                     partial = np.broadcast_to(V[:, None], (B, K))
-                kact, (kn, kmoves, kpart, keff, kg, kl, ktau) = _compact_rows(
-                    in_walk, i, loop_n, moves.moving, partial, effect, g_link, n_link, moves.tau)
+                kact, (kn, kmoves, kpart, keff, kg, kl, ktau) = _walk_rows(
+                    starts[i, l], lengths[i, l], i, K, loop_n, moves.moving, partial, effect, g_link, n_link, moves.tau)
                 acc = _walk(ktau, kmoves & kact, kact, np.where(kact, kn, 1), kpart, V[i], keff, kg, kl,
                             groups[i], elements[i])
                 A[i, child, t], P[i, l, t], Wt[i, l, t], LT[i, l, t] = acc
@@ -685,15 +687,20 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     )
 
 
-def _walk_offsets(running: np.ndarray, act: np.ndarray, loop_lvl: np.ndarray, levels: int) -> np.ndarray:
-    """Data-space offset [R, B, L] of the loops below the walk above each level, one gather
-    for all levels: ``running[R, B, c]`` is the sum of the first ``c`` loops' moves (0 where
-    inactive).  The active loops are a prefix in nest order (see :func:`_compaction`), so
-    those below level l are the first ``c_l``; a walk does not rewind them."""
-    R, B, K1 = running.shape
+def _walk_starts(act: np.ndarray, loop_lvl: np.ndarray, levels: int) -> np.ndarray:
+    """Position [B, L] of the first loop of the walk above each level.  The active loops are a
+    prefix in nest order (see :func:`_compaction`), so a walk is a run of positions: the
+    active loops at lower levels come first, ``start[b, l]`` of them."""
     lvl = np.where(act, loop_lvl, levels)  # inactive loops are below no level
-    count = (lvl[:, None, :] < np.arange(levels)[None, :, None]).sum(axis=2)  # [B, L] c_l
-    return np.take(running.reshape(R, -1), count + (np.arange(B) * K1)[:, None], axis=1)
+    return (lvl[:, None, :] < np.arange(levels)[None, :, None]).sum(axis=2)
+
+
+def _walk_offsets(running: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Data-space offset [R, B, L] of the loops below the walk above each level (a walk does
+    not rewind them), one gather for all levels: ``running[R, B, c]`` is the sum of the first
+    ``c`` loops' moves (0 where inactive), ``starts`` from :func:`_walk_starts`."""
+    R, B, K1 = running.shape
+    return np.take(running.reshape(R, -1), starts + (np.arange(B) * K1)[:, None], axis=1)
 
 
 def _along(x: np.ndarray, idx: np.ndarray, base: np.ndarray | None = None) -> np.ndarray:
@@ -730,11 +737,14 @@ def _sorted_compaction(act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _along(act, order), order
 
 
-def _compact_rows(act: np.ndarray, rows: np.ndarray, *arrays: np.ndarray):
-    """Rows ``rows`` of ``act`` and of each array ([B, K] or rank-major [R, B, K]) with
-    active loops moved to the front (stable) and trimmed to the longest active run."""
-    kact, order = _compaction(act[rows])
-    flat = order + (rows * act.shape[1])[:, None]  # one flat index for every array's (row, loop) pairs
+def _walk_rows(start: np.ndarray, length: np.ndarray, rows: np.ndarray, K: int, *arrays: np.ndarray):
+    """Rows ``rows`` of each array ([B, K] or rank-major [R, B, K]) with the loops of a walk
+    -- positions ``start`` to ``start + length - 1`` of each row (see :func:`_walk_starts`)
+    -- moved to the front and trimmed to the longest: (active flags, arrays).  Past a row's
+    walk the slots hold later positions (callers mask them, as after :func:`_compaction`)."""
+    slot = np.arange(int(length.max()) if rows.size else 0)
+    kact = slot < length[:, None]
+    flat = np.minimum(start[:, None] + slot, K - 1) + (rows * K)[:, None]  # one flat index for every array
     # rank-major: a take along the flattened last two axes keeps the ranks first in memory
     return kact, [np.take(a.reshape(a.shape[:-2] + (-1,)), flat, axis=a.ndim - 2) for a in arrays]
 
