@@ -518,15 +518,15 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
         if child >= 0 and not fans and not held[child].any():
             continue  # no fanout, a child that holds nothing: the defaults
         in_walk = act_all & (loop_lvl >= l)
-        walk: list[_Moves] = []  # every rank's moves along the walk, computed when a tensor needs them
+        walk: _Moves | None = None  # every rank's moves along the walk (under a fanout every tensor needs them)
         elements = fanout[:, l]
         if fans:
             fan = fanouts[l]
-            walk.append(_Moves.along_walk(tau_all, offsets[:, :, l], in_walk))
+            walk = _Moves.along_walk(tau_all, offsets[:, :, l], in_walk)
             # Necessary condition for a link: a step's move must be a difference of two children's
             # offsets, so it stays within their spread on every rank (and is non-zero above the
             # MACs, where a still tile delivers nothing); only a fanout to several children links.
-            near = walk[0].magnitude <= fan.spread[:, :, None]
+            near = walk.magnitude <= fan.spread[:, :, None]
             open_steps = in_walk & fan.multi[:, None]
         for t in range(T):
             if child >= 0 and not fans and not held[child, t]:
@@ -536,9 +536,9 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
 
             def walk_tau() -> _Moves:
                 # tile moves of this walk: tau_j = T_j - sum of T_k for walk loops k < j
-                if not walk:
-                    walk.append(_Moves.along_walk(tau_all, offsets[:, :, l], in_walk))
-                return walk[0].of_ranks(ranks)
+                if walk is not None:
+                    return walk.of_ranks(ranks)
+                return _Moves.along_walk(tau_all[ranks], offsets[ranks, :, l], in_walk).of_ranks(slice(None))
             moves = None
             effect, g_link, n_link = no_links
             if fans:
