@@ -1014,9 +1014,8 @@ def _walk(tau, moves, act, n, partial, V, effect, g_link, n_link, groups, elemen
     _, B, m = tau.shape
     if m == 0:
         return V, V * groups, V * elements, np.zeros(B)
-    eq = np.ones((B, m, m), bool)  # rank by rank (no [R, B, m, m] temporary)
-    for rank_tau in tau:
-        eq &= rank_tau[:, :, None] == rank_tau[:, None, :]
+    key = _move_keys(tau)
+    eq = key[:, :, None] == key[:, None, :]  # [b, k, j]: steps k and j move the tile alike
     canon = np.argmax(eq, axis=1)
     if not effect.any():  # no links: the kind of delta never matters, only the direction
         A = V + _walk_directions(eq, canon, moves, act, n, partial, V)
@@ -1056,6 +1055,27 @@ def _walk(tau, moves, act, n, partial, V, effect, g_link, n_link, groups, elemen
     return tuple(first + G[:, :, start])
 
 
+def _move_keys(tau: np.ndarray) -> np.ndarray:
+    """One integer [B, m] per move ``tau[R, B, m]``, equal exactly where the moves are equal
+    on every rank: the digits ``tau_r + span`` (in ``[0, 2 span]``) in base ``2 span + 1``
+    when the number fits in int64 (comparing keys: one pass instead of one per rank), else
+    the index of the first equal move (a comparison per rank)."""
+    R = len(tau)
+    span = int(np.abs(tau).max(initial=0))
+    radix = 2 * span + 1
+    if radix ** R < 2**62:
+        key = np.zeros(tau.shape[1:], I64)
+        for rank_tau in tau:
+            key *= radix
+            key += rank_tau
+            key += span
+        return key
+    eq = np.ones(tau.shape[1:] + tau.shape[2:], bool)  # rank by rank (no [R, B, m, m] temporary)
+    for rank_tau in tau:
+        eq &= rank_tau[:, :, None] == rank_tau[:, None, :]
+    return np.argmax(eq, axis=1)
+
+
 def _step_tables(eq, canon, moves, partial, V, direction: np.ndarray):
     """Tables [m, B, S] of each walk step from each state remembering ``direction[s]``
     (0 = none, k+1 = ``tau_k``): whether the step moves the tile, whether the move continues
@@ -1068,7 +1088,9 @@ def _step_tables(eq, canon, moves, partial, V, direction: np.ndarray):
     same = np.take(same_dir, direction, axis=2)
     moving = moves.T[:, :, None]
     cont = same | (direction == 0)
-    delta = np.where(moving, np.where(cont, partial.T[:, :, None], V[None, :, None]), 0.0)
+    # where the step moves, the partial tile if it continues else the whole one; else 0 (both
+    # choices zeroed beforehand where it does not move: one selection over the [m, B, S] table)
+    delta = np.where(cont, np.where(moving, partial.T[:, :, None], 0.0), np.where(moving, V[None, :, None], 0.0))
     after = same * direction  # a move keeps a remembered direction it continues, else forgets it...
     after[:, :, direction == 0] = (canon.T + 1)[:, :, None]  # ...and a first move is remembered
     return moving, cont, delta, np.where(moving, after, direction)
