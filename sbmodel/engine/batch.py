@@ -288,14 +288,26 @@ def _rank_extent(shape: _Shape, t: int, ext: np.ndarray) -> np.ndarray:
 
 def _tile_words(shape: _Shape, ext: np.ndarray) -> np.ndarray:
     """Words [..., T] of each tensor's tile for op-space extents ext[..., D]: the product of
-    its rank extents (elementwise over contiguous planes, not a reduction over a short last
-    axis; a rank that is one dimension is that dimension's extent as it is)."""
+    its rank extents (see :func:`_tensor_words`)."""
+    return np.moveaxis(_tensor_words(shape, _rank_planes(shape, ext), ext), 0, -1)
+
+
+def _rank_planes(shape: _Shape, ext: np.ndarray) -> list[np.ndarray]:
+    """Extent [...] of every tensor's ranks (in ``shape.rank_slice`` order) for op-space
+    extents ext[..., D], elementwise over contiguous planes (a rank that is one dimension is
+    a view of that dimension's extents: no copy)."""
     planes = np.ascontiguousarray(np.moveaxis(ext, -1, 0))  # [D, ...]
+    return [_extent_of_rank(rank, planes) for ranks in shape.ranks for rank in ranks]
+
+
+def _tensor_words(shape: _Shape, rank_ext: list[np.ndarray], ext: np.ndarray) -> np.ndarray:
+    """Words [T, ...] of each tensor's tile from the rank extents ``rank_ext`` of op-space
+    extents ``ext[..., D]`` (see :func:`_rank_planes`): their product, elementwise (not a
+    reduction over a short axis)."""
     out = np.empty((shape.T,) + ext.shape[:-1], ext.dtype)
-    for t in range(shape.T):
-        extents = [_extent_of_rank(rank, planes) for rank in shape.ranks[t]]
-        out[t] = reduce(operator.mul, extents) if extents else 1
-    return np.moveaxis(out, 0, -1)
+    for t, ranks in enumerate(shape.rank_slice):
+        out[t] = reduce(operator.mul, rank_ext[ranks]) if ranks.stop > ranks.start else 1
+    return out
 
 
 def _fanouts_fit(design: "_Design", batch: MappingBatch, fanout: np.ndarray) -> np.ndarray:
@@ -439,7 +451,8 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     ext = np.cumprod(tf * sf, axis=1)  # [B, L, D] extent of the tile held at level l
     ext_below = np.concatenate([np.ones((B, 1, D), I64), ext[:, :-1]], axis=1)  # tile of level l-1
     spatial_ext = ext_below * sf  # the union of the children's tiles under level l's fanout
-    size = _tile_words(shape, ext)  # [B, L, T]
+    rank_ext = _rank_planes(shape, ext)  # [B, L] extents of every rank of the tiles
+    size = np.moveaxis(_tensor_words(shape, rank_ext, ext), 0, -1)  # [B, L, T]
     spatial_size = _tile_words(shape, spatial_ext)
     fanout = np.prod(sf, axis=2)  # [B, L]: children of one instance of level l
     macs = np.prod(tf, axis=(1, 2))  # temporal iterations = computes per compute unit
@@ -474,9 +487,14 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     # grow outwards, and a fanout's extent is at most its level's)
     moves_dtype = _move_dtype(shape, L, ext[:, -1])
     trans_all = _translations(shape, loop_dim, np.where(act_all, loop_step, 0), moves_dtype)
-    csum_all = np.cumsum(trans_all, axis=2, dtype=moves_dtype)  # (numpy would widen int32 sums)
+    running = np.zeros(trans_all.shape[:2] + (K + 1,), moves_dtype)  # sums of the first c moves
+    csum_all = running[:, :, 1:]
+    np.cumsum(trans_all, axis=2, dtype=moves_dtype, out=csum_all)  # (numpy would widen int32 sums)
     # move of step j in the walk over *all* loops: loop j advances, the loops inside rewind
     tau_all = 2 * trans_all - csum_all
+    starts = _walk_starts(act_all, loop_lvl, L)  # [B, L]
+    offsets = _walk_offsets(running, starts)  # [R, B, L]
+    lengths = act_all.sum(axis=1)[:, None] - starts  # [B, L] loops in the walk above each level
     no_links = np.zeros((B, K), bool), np.zeros((B, K)), np.zeros((B, K))  # see _link_effects
     no_links_any = np.zeros(B, bool)
 
@@ -493,18 +511,27 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     ones = np.ones(B, I64)
     later_or_one = np.concatenate([later, ones[:, None]], axis=1)  # reuse from loop j outwards; 1 past the last
     held = batch.keep.any(axis=0)  # [L, T]: some mapping's level keeps the tensor
+    fanouts: dict[int, _Fanout] = {}
+    if spatial_levels:
+        fan_list, fan_exact = _Fanout.of_levels(design, shape, batch, spatial_levels, ext_below, fanout, moves_dtype)
+        fanouts = {fan.level: fan for fan in fan_list}
+        exact &= fan_exact
     for l in range(L):
         child = l - 1
-        fans = l in spatial_levels
+        fans = l in fanouts
         if child >= 0 and not fans and not held[child].any():
             continue  # no fanout, a child that holds nothing: the defaults
         in_walk = act_all & (loop_lvl >= l)
-        before: list[np.ndarray] = []  # the walk's offset [R, B], computed when a tensor needs its moves
+        walk: _Moves | None = None  # every rank's moves along the walk (under a fanout every tensor needs them)
         elements = fanout[:, l]
         if fans:
-            fan = _Fanout.of(design, shape, batch, l, ext_below[:, l], moves_dtype)
-            rank_groups, ok = _group_count(fan.n, fan.trans)
-            exact &= ok
+            fan = fanouts[l]
+            walk = _Moves.along_walk(tau_all, offsets[:, :, l], in_walk)
+            # Necessary condition for a link: a step's move must be a difference of two children's
+            # offsets, so it stays within their spread on every rank (and is non-zero above the
+            # MACs, where a still tile delivers nothing); only a fanout to several children links.
+            near = walk.magnitude <= fan.spread[:, :, None]
+            open_steps = in_walk & fan.multi[:, None]
         for t in range(T):
             if child >= 0 and not fans and not held[child, t]:
                 continue
@@ -513,16 +540,23 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
 
             def walk_tau() -> _Moves:
                 # tile moves of this walk: tau_j = T_j - sum of T_k for walk loops k < j
-                if not before:
-                    before.append(_walk_offset(csum_all, in_walk))
-                return _Moves.of((tau_all[ranks] + before[0][ranks, :, None]) * in_walk)
+                if walk is not None:
+                    return walk.of_ranks(ranks)
+                return _Moves.along_walk(tau_all[ranks], offsets[ranks, :, l], in_walk).of_ranks(slice(None))
             moves = None
             effect, g_link, n_link = no_links
             if fans:
-                groups = np.prod(rank_groups[ranks], axis=0)
+                groups = np.prod(fan.groups[ranks], axis=0)
                 moves = walk_tau()
-                effect, g_link, n_link = _link_effects(fan, ranks, groups, moves, in_walk)
-                linked = effect.any(axis=1)
+                candidate = np.all(near[ranks], axis=0)
+                candidate &= open_steps
+                if l > 0:
+                    candidate &= moves.moving
+                if candidate.any():
+                    effect, g_link, n_link = _link_effects(fan, ranks, groups, moves, candidate)
+                    linked = effect.any(axis=1)
+                else:
+                    linked = no_links_any
             else:
                 groups = ones
                 linked = no_links_any
@@ -544,7 +578,7 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
             if shape.sliding[t]:
                 if moves is None:
                     moves = walk_tau()
-                E = _rank_extent(shape, t, ext[:, child]).T[:, :, None].astype(moves_dtype)
+                E = np.stack([r[:, child, None] for r in rank_ext[ranks]]).astype(moves_dtype)
                 partial = V[:, None] - np.prod(np.maximum(E - moves.magnitude, 0), axis=0, dtype=I64)
                 slides = np.any(moves.moving & (partial < V[:, None]), axis=1)
             else:
@@ -572,8 +606,8 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
                 i = np.nonzero(stateful)[0]
                 if not shape.sliding[t]:
                     partial = np.broadcast_to(V[:, None], (B, K))
-                kact, (kn, kmoves, kpart, keff, kg, kl, ktau) = _compact_rows(
-                    in_walk, i, loop_n, moves.moving, partial, effect, g_link, n_link, moves.tau)
+                kact, (kn, kmoves, kpart, keff, kg, kl, ktau) = _walk_rows(
+                    starts[i, l], lengths[i, l], i, K, loop_n, moves.moving, partial, effect, g_link, n_link, moves.tau)
                 acc = _walk(ktau, kmoves & kact, kact, np.where(kact, kn, 1), kpart, V[i], keff, kg, kl,
                             groups[i], elements[i])
                 A[i, child, t], P[i, l, t], Wt[i, l, t], LT[i, l, t] = acc
@@ -583,31 +617,37 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     content = P.copy()
     share = np.zeros((B, L, T))
     share[:, :-1, :] = Wt[:, 1:, :] / fanout[:, 1:, None]
-    link = LT.copy()
     partition = np.zeros((B, L, T))
     partition[:, -1] = size[:, -1]
+    # the same operations as floor(partition[l + 1] * size[l] / den[l]), in place level by level
+    den = np.where(fanout[:, 1:, None] > 1, spatial_size[:, 1:], size[:, :-1])  # [B, L - 1, T]
     for l in range(L - 2, -1, -1):
-        den = np.where(fanout[:, l + 1, None] > 1, spatial_size[:, l + 1], size[:, l])
-        partition[:, l] = np.floor(partition[:, l + 1] * size[:, l] / den)
+        part = partition[:, l]
+        np.multiply(partition[:, l + 1], size[:, l], out=part)
+        np.divide(part, den[:, l], out=part)
+        np.floor(part, out=part)
     # bypass: a level that does not keep a tensor hands its children's accesses to its parent
+    # (P and Wt do not change: their ratios for all levels at once; content level by level)
+    folded = ~keep[:, :-1, :]
+    ratio = np.divide(P[:, 1:], Wt[:, 1:], out=np.zeros((B, L - 1, T)), where=Wt[:, 1:] != 0)
     for l in range(L - 1):
-        folded = ~keep[:, l, :]
-        ratio = np.divide(P[:, l + 1], Wt[:, l + 1], out=np.zeros((B, T)), where=Wt[:, l + 1] != 0)
-        scaled = content[:, l] * fanout[:, l + 1, None] * ratio
-        content[:, l + 1] = np.where(folded, scaled, content[:, l + 1])
-        link[:, l + 1] = np.where(folded, 0.0, link[:, l + 1])
+        np.copyto(content[:, l + 1], content[:, l] * fanout[:, l + 1, None] * ratio[:, l], where=folded[:, l])
+    link = LT
+    np.copyto(link[:, 1:], 0.0, where=folded)
     top = L - 1 - np.argmax(keep[:, ::-1, :], axis=1)  # [B, T] outermost keeping level
     level_ids = np.arange(L)[None, :, None]
-    share = np.where(level_ids == top[:, None, :], 0.0, share)
+    outermost = level_ids == top[:, None, :]
+    share = np.where(outermost, 0.0, share)
     kept = keep & (level_ids <= top[:, None, :])
     # neighbour transfers: the receiving child level reads and fills them
     peer = np.zeros((B, L, T))
     peer[:, :-1] = link[:, 1:] / utilized[:, :-1, None]
     rw = shape.rw[None, None, :]
-    reads = np.where(rw, _round(content + peer - partition), _round(content + peer))
+    # (rounding is elementwise: rounding the selected sums is selecting the rounded ones)
+    content_peer, share_peer = content + peer, share + peer
+    reads = _round(np.where(rw, content_peer - partition, content_peer))
     updates = np.where(rw, _round(content), 0.0)
-    outermost = level_ids == top[:, None, :]
-    fills = np.where(rw, _round(np.where(outermost, share + peer, share + peer - partition)), share + peer)
+    fills = np.where(rw, _round(np.where(outermost, share_peer, share_peer - partition)), share_peer)
     reads, updates, fills = (np.where(kept, x, 0.0) for x in (reads, updates, fills))
     tile = np.where(kept, size, 0)
 
@@ -651,16 +691,20 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     )
 
 
-def _walk_offset(csum: np.ndarray, in_walk: np.ndarray) -> np.ndarray:
-    """Data-space offset [R, B] of the loops below a walk: the running sum of moves
-    ``csum[R, B, K]`` just before its first loop (a walk does not rewind the loops below it)."""
-    B, K = in_walk.shape
-    start = np.argmax(in_walk, axis=1) if K else np.zeros(B, I64)
-    start = np.where(in_walk.any(axis=1), start, K)
-    flat = np.arange(B) * K + np.maximum(start - 1, 0)
-    before = np.take(csum.reshape(len(csum), -1), flat, axis=1)
-    before[:, start == 0] = 0
-    return before
+def _walk_starts(act: np.ndarray, loop_lvl: np.ndarray, levels: int) -> np.ndarray:
+    """Position [B, L] of the first loop of the walk above each level.  The active loops are a
+    prefix in nest order (see :func:`_compaction`), so a walk is a run of positions: the
+    active loops at lower levels come first, ``start[b, l]`` of them."""
+    lvl = np.where(act, loop_lvl, levels)  # inactive loops are below no level
+    return (lvl[:, None, :] < np.arange(levels)[None, :, None]).sum(axis=2)
+
+
+def _walk_offsets(running: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Data-space offset [R, B, L] of the loops below the walk above each level (a walk does
+    not rewind them), one gather for all levels: ``running[R, B, c]`` is the sum of the first
+    ``c`` loops' moves (0 where inactive), ``starts`` from :func:`_walk_starts`."""
+    R, B, K1 = running.shape
+    return np.take(running.reshape(R, -1), starts + (np.arange(B) * K1)[:, None], axis=1)
 
 
 def _along(x: np.ndarray, idx: np.ndarray, base: np.ndarray | None = None) -> np.ndarray:
@@ -697,11 +741,14 @@ def _sorted_compaction(act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _along(act, order), order
 
 
-def _compact_rows(act: np.ndarray, rows: np.ndarray, *arrays: np.ndarray):
-    """Rows ``rows`` of ``act`` and of each array ([B, K] or rank-major [R, B, K]) with
-    active loops moved to the front (stable) and trimmed to the longest active run."""
-    kact, order = _compaction(act[rows])
-    flat = order + (rows * act.shape[1])[:, None]  # one flat index for every array's (row, loop) pairs
+def _walk_rows(start: np.ndarray, length: np.ndarray, rows: np.ndarray, K: int, *arrays: np.ndarray):
+    """Rows ``rows`` of each array ([B, K] or rank-major [R, B, K]) with the loops of a walk
+    -- positions ``start`` to ``start + length - 1`` of each row (see :func:`_walk_starts`)
+    -- moved to the front and trimmed to the longest: (active flags, arrays).  Past a row's
+    walk the slots hold later positions (callers mask them, as after :func:`_compaction`)."""
+    slot = np.arange(int(length.max()) if rows.size else 0)
+    kact = slot < length[:, None]
+    flat = np.minimum(start[:, None] + slot, K - 1) + (rows * K)[:, None]  # one flat index for every array
     # rank-major: a take along the flattened last two axes keeps the ranks first in memory
     return kact, [np.take(a.reshape(a.shape[:-2] + (-1,)), flat, axis=a.ndim - 2) for a in arrays]
 
@@ -712,25 +759,37 @@ def _group_count(n: np.ndarray, trans: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
     ``n[B, S]`` spatial factors, ``trans[R, B, S]`` rank-major moves of their loops.  Offsets
     along a rank are ``sum(i_j * T_j)`` over its moving loops, ranks are independent when
-    every dimension indexes one rank; two moving loops make :func:`_distinct_offsets`,
-    more are not counted exactly.
+    every dimension indexes one rank; one moving loop makes its factor, two make
+    :func:`_distinct_offsets`, more are not counted exactly.
     """
-    # the first two moving loops of each rank, loop by loop over contiguous [R, B] planes
-    # (S is small; reductions over a short last axis are slow)
-    k = np.zeros(trans.shape[:2], I64)  # moving loops so far
-    n1, a1, n2, a2 = (np.zeros(trans.shape[:2], I64) for _ in range(4))
+    # the product of the moving loops' factors (the count when at most one moves) and how
+    # many move, loop by loop over contiguous [R, B] planes (S is small; reductions over a
+    # short last axis are slow); the few ranks with several moving loops are recounted
+    count = np.ones(trans.shape[:2], I64)
+    k = np.zeros(trans.shape[:2], I64)  # moving loops
     for plane, factor in zip(np.moveaxis(trans, 2, 0), n.T):
-        step = np.abs(plane)
-        moving = step != 0
-        is_first, is_second = moving & (k == 0), moving & (k == 1)
-        n1, a1 = np.where(is_first, factor, n1), np.where(is_first, step, a1)
-        n2, a2 = np.where(is_second, factor, n2), np.where(is_second, step, a2)
+        moving = plane != 0
+        count *= np.where(moving, factor, 1)
         k += moving
-    count = np.where(k == 0, 1, n1)
-    two = k >= 2
+    two = k >= 2  # (more than two: the first two, as the count is flagged inexact anyway)
     if two.any():
-        count[two] = _distinct_offsets(n1[two], a1[two], n2[two], a2[two])
+        r, b = np.nonzero(two)
+        count[r, b] = _distinct_offsets(*_first_two_moving(n[b], np.abs(trans[r, b])))
     return count, (k <= 2).all(axis=0)
+
+
+def _first_two_moving(n: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Factors and step sizes (n1, a1, n2, a2) [M] of the first two moving loops of each row of
+    ``n[M, S]`` factors and ``step[M, S]`` move magnitudes (0: the loop does not move)."""
+    k = np.zeros(len(n), I64)  # moving loops so far
+    n1, a1, n2, a2 = (np.zeros(len(n), I64) for _ in range(4))
+    for s in range(n.shape[1]):
+        moving = step[:, s] != 0
+        is_first, is_second = moving & (k == 0), moving & (k == 1)
+        n1, a1 = np.where(is_first, n[:, s], n1), np.where(is_first, step[:, s], a1)
+        n2, a2 = np.where(is_second, n[:, s], n2), np.where(is_second, step[:, s], a2)
+        k += moving
+    return n1, a1, n2, a2
 
 
 _HASH = np.random.default_rng(20261126).integers(1, 2**62, size=4096, dtype=np.int64).astype(np.uint64) | 1
@@ -751,11 +810,21 @@ class _Moves:
 
     tau: np.ndarray
     magnitude: np.ndarray
-    moving: np.ndarray  # [B, K]
+    moving: np.ndarray  # [B, K] (per rank, [R, B, K], in :meth:`along_walk`'s)
 
     @staticmethod
-    def of(tau: np.ndarray) -> "_Moves":
-        return _Moves(tau, np.abs(tau), np.any(tau != 0, axis=0))
+    def along_walk(tau_all: np.ndarray, offset: np.ndarray, in_walk: np.ndarray) -> "_Moves":
+        """Every rank's moves [R, B, K] along the walk over the loops ``in_walk`` (``moving``
+        per rank too: :meth:`of_ranks` reduces it per tensor), from the moves ``tau_all`` of
+        the walk over all loops and the offset [R, B] of the loops below (see
+        :func:`_walk_offsets`)."""
+        tau = tau_all + offset[:, :, None]
+        tau *= in_walk.astype(tau.dtype)  # (an integer mask: a boolean operand is cast per element)
+        return _Moves(tau, np.abs(tau), tau != 0)
+
+    def of_ranks(self, ranks: slice) -> "_Moves":
+        """One tensor's moves (its rows ``ranks``) from :meth:`along_walk`'s of every rank."""
+        return _Moves(self.tau[ranks], self.magnitude[ranks], np.any(self.moving[ranks], axis=0))
 
 
 @dataclass(frozen=True)
@@ -771,53 +840,64 @@ class _Fanout:
     width: np.ndarray  # [B] mesh columns
     height: np.ndarray  # [B] mesh rows
     multi: np.ndarray  # [B] more than one child
+    groups: np.ndarray  # [R, B] children with distinct data along each rank (see _group_count)
 
     @staticmethod
-    def of(design: _Design, shape: _Shape, batch: MappingBatch, level: int, ext_below: np.ndarray,
-           dtype: type) -> "_Fanout":
-        """The fanout under ``level``; ``ext_below[B, D]`` is the op-space tile of one child."""
-        fx, fy = (int(x) for x in design.fanout_limits[level])
-        factors, axes = batch.spatial[:, level], batch.spatial_axis[:, level]  # by dimension
-        lx = np.prod(np.where(axes == 0, factors, 1), axis=1)
-        ly = np.prod(np.where(axes == 1, factors, 1), axis=1)
-        multi = np.prod(factors, axis=1) > 1
+    def of_levels(design: _Design, shape: _Shape, batch: MappingBatch, levels: list[int], ext_below: np.ndarray,
+                  fanout: np.ndarray, dtype: type) -> tuple[list["_Fanout"], np.ndarray]:
+        """The fanouts under ``levels`` and whether all their group counts are exact ([B]),
+        in one pass over all of them (level-major rows, so each level is a slice; a level's
+        loops are trimmed to its own longest run, as if built alone).  ``ext_below[B, L, D]``
+        is the op-space tile of one child, ``fanout[B, L]`` the product of spatial factors."""
+        B, F = batch.size, len(levels)
+
+        def by_level(x: np.ndarray) -> np.ndarray:
+            """[B, L, ...] at ``levels`` as level-major rows [F * B, ...]."""
+            return np.ascontiguousarray(np.swapaxes(x[:, levels], 0, 1)).reshape((F * B,) + x.shape[2:])
+
+        factors, axes, order = by_level(batch.spatial), by_level(batch.spatial_axis), by_level(batch.spatial_order)
         # the loops of factor > 1 in spatial order (inner to outer, X before Y), packed
-        order = batch.spatial_order[:, level]
         act, packed = _compaction(_along(factors > 1, order))
         dims = _along(order, packed)
-        n, axis, step = (_along(x, dims) for x in (factors, axes, ext_below))
+        base = (np.arange(F * B) * factors.shape[1])[:, None]
+        n, axis, step = (_along(x, dims, base) for x in (factors, axes, by_level(ext_below)))
+        n, axis = np.where(act, n, 1), np.where(act, axis, 0)
         trans = _translations(shape, dims, np.where(act, step, 0), dtype)
-        spread = np.einsum("rbs,bs->rb", np.abs(trans), np.maximum(n - 1, 0))  # (integers: any order)
-        return _Fanout(level, np.where(act, n, 1), np.where(act, axis, 0), trans, spread,
-                       np.maximum(fx, lx), np.maximum(fy, ly), multi)
+        spread = np.einsum("rbs,bs->rb", np.abs(trans), n - 1)  # (integers: any order)
+        # mesh: the product of the X factors (the inactive slots hold 1), Y the rest of the fanout
+        multi = by_level(fanout)
+        lx = np.prod(np.where(axis == 0, n, 1), axis=1)
+        ly = multi // lx
+        width = np.maximum(np.repeat(design.fanout_limits[levels, 0], B), lx)
+        height = np.maximum(np.repeat(design.fanout_limits[levels, 1], B), ly)
+        groups, ok = _group_count(n, trans)
+        runs = act.sum(axis=1).reshape(F, B).max(axis=1)  # each level's longest run of loops
+        fans = []
+        for i, level in enumerate(levels):
+            rows, m = slice(i * B, (i + 1) * B), int(runs[i])
+            fans.append(_Fanout(level, n[rows, :m], axis[rows, :m], trans[:, rows, :m], spread[:, rows],
+                                width[rows], height[rows], multi[rows] > 1, groups[:, rows]))
+        return fans, ok.reshape(F, B).all(axis=0)
 
 
-def _link_effects(fan: _Fanout, ranks: slice, groups: np.ndarray, moves: _Moves, act: np.ndarray):
+def _link_effects(fan: _Fanout, ranks: slice, groups: np.ndarray, moves: _Moves, candidate: np.ndarray):
     """For each walk step, whether children take its delta from a neighbour (Timeloop link transfers).
 
     A child ``e`` can take the delta of this step from a mesh neighbour ``n``
     that received, one step earlier, the same data: ``offset(n) - offset(e) == tau``.
     Timeloop uses the transfers when they leave fewer parent accesses (fewer
-    multicast groups).  ``ranks`` selects the tensor's rows of ``fan.trans``.
+    multicast groups).  ``ranks`` selects the tensor's rows of ``fan.trans``;
+    ``candidate[B, m]`` the steps that meet the caller's necessary condition (only those link).
     Returns (effect[B, m], groups_left[B, m], linked_children[B, m]).
     """
-    B, m = act.shape
+    B, m = candidate.shape
     effect = np.zeros((B, m), bool)
     g_left = np.zeros((B, m))
     linked = np.zeros((B, m))
-    if m == 0 or B == 0:
-        return effect, g_left, linked
     n, trans, H, Vs = fan.n, fan.trans[ranks], fan.width, fan.height
-    # Necessary condition: a step's move must be a difference of two children's offsets, so
-    # it stays within their spread on every rank (and is non-zero above the MACs, where a
-    # still tile delivers nothing).
-    candidate = act & fan.multi[:, None] & np.all(moves.magnitude <= fan.spread[ranks, :, None], axis=0)
-    if fan.level > 0:
-        candidate &= moves.moving
-    multi = fan.multi & candidate.any(axis=1)
-    if not multi.any():
+    rows = np.nonzero(candidate.any(axis=1))[0]
+    if rows.size == 0:
         return effect, g_left, linked
-    rows = np.nonzero(multi)[0]
     row_trans = np.moveaxis(trans[:, rows], 0, 2)  # [rows, S, R], the tables' layout
     cfg = _hash_rows(np.concatenate([n[rows], fan.axis[rows], row_trans.reshape(len(rows), -1),
                                      H[rows, None], Vs[rows, None]], axis=1), 7)
@@ -938,9 +1018,8 @@ def _walk(tau, moves, act, n, partial, V, effect, g_link, n_link, groups, elemen
     _, B, m = tau.shape
     if m == 0:
         return V, V * groups, V * elements, np.zeros(B)
-    eq = np.ones((B, m, m), bool)  # rank by rank (no [R, B, m, m] temporary)
-    for rank_tau in tau:
-        eq &= rank_tau[:, :, None] == rank_tau[:, None, :]
+    key = _move_keys(tau)
+    eq = key[:, :, None] == key[:, None, :]  # [b, k, j]: steps k and j move the tile alike
     canon = np.argmax(eq, axis=1)
     if not effect.any():  # no links: the kind of delta never matters, only the direction
         A = V + _walk_directions(eq, canon, moves, act, n, partial, V)
@@ -980,6 +1059,27 @@ def _walk(tau, moves, act, n, partial, V, effect, g_link, n_link, groups, elemen
     return tuple(first + G[:, :, start])
 
 
+def _move_keys(tau: np.ndarray) -> np.ndarray:
+    """One integer [B, m] per move ``tau[R, B, m]``, equal exactly where the moves are equal
+    on every rank: the digits ``tau_r + span`` (in ``[0, 2 span]``) in base ``2 span + 1``
+    when the number fits in int64 (comparing keys: one pass instead of one per rank), else
+    the index of the first equal move (a comparison per rank)."""
+    R = len(tau)
+    span = int(np.abs(tau).max(initial=0))
+    radix = 2 * span + 1
+    if radix ** R < 2**62:
+        key = np.zeros(tau.shape[1:], I64)
+        for rank_tau in tau:
+            key *= radix
+            key += rank_tau
+            key += span
+        return key
+    eq = np.ones(tau.shape[1:] + tau.shape[2:], bool)  # rank by rank (no [R, B, m, m] temporary)
+    for rank_tau in tau:
+        eq &= rank_tau[:, :, None] == rank_tau[:, None, :]
+    return np.argmax(eq, axis=1)
+
+
 def _step_tables(eq, canon, moves, partial, V, direction: np.ndarray):
     """Tables [m, B, S] of each walk step from each state remembering ``direction[s]``
     (0 = none, k+1 = ``tau_k``): whether the step moves the tile, whether the move continues
@@ -992,7 +1092,9 @@ def _step_tables(eq, canon, moves, partial, V, direction: np.ndarray):
     same = np.take(same_dir, direction, axis=2)
     moving = moves.T[:, :, None]
     cont = same | (direction == 0)
-    delta = np.where(moving, np.where(cont, partial.T[:, :, None], V[None, :, None]), 0.0)
+    # where the step moves, the partial tile if it continues else the whole one; else 0 (both
+    # choices zeroed beforehand where it does not move: one selection over the [m, B, S] table)
+    delta = np.where(cont, np.where(moving, partial.T[:, :, None], 0.0), np.where(moving, V[None, :, None], 0.0))
     after = same * direction  # a move keeps a remembered direction it continues, else forgets it...
     after[:, :, direction == 0] = (canon.T + 1)[:, :, None]  # ...and a first move is remembered
     return moving, cont, delta, np.where(moving, after, direction)
