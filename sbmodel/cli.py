@@ -9,6 +9,7 @@ with status 2; they never produce a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -316,5 +317,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def run() -> None:
+    """Console-script entry point: :func:`main`, then exit without the interpreter's teardown.
+
+    Tearing down the imported modules (NumPy, pydantic, ...) takes ~0.1 s, 5 % of a cold
+    ``sbmodel evaluate``, and cleans up nothing of ours: files are written and closed by
+    ``with`` blocks, worker pools and clients are shut down by then.  The output streams are
+    flushed first; with other threads still running, the normal exit waits for them."""
+    import threading
+
+    code = main()
+    if threading.active_count() > 1:
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # a closed pipe or stream: nothing left to deliver
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
