@@ -266,12 +266,6 @@ class _Shape:
 _SHAPES: IdentityMemo[Problem, _Shape] = IdentityMemo(256)
 
 
-def _rank_extents(shape: _Shape, t: int, ext: np.ndarray) -> list[np.ndarray]:
-    """Extent [...] of each rank of tensor t for op-space extents ext[..., D]."""
-    planes = np.moveaxis(ext, -1, 0)
-    return [_extent_of_rank(rank, planes) for rank in shape.ranks[t]]
-
-
 def _extent_of_rank(rank: list[tuple[int, int]], planes: np.ndarray) -> np.ndarray:
     """Extent of one rank ``[(coefficient, dimension)]`` from per-dimension extent planes
     ``planes[D, ...]``: ``1 + sum |c| (extent_d - 1)``; a rank that is one dimension is
@@ -283,28 +277,29 @@ def _extent_of_rank(rank: list[tuple[int, int]], planes: np.ndarray) -> np.ndarr
 
 def _rank_extent(shape: _Shape, t: int, ext: np.ndarray) -> np.ndarray:
     """Per-rank extent [..., R] of tensor t for op-space extents ext[..., D]."""
-    return np.stack(_rank_extents(shape, t, ext), axis=-1)
+    planes = np.moveaxis(ext, -1, 0)
+    return np.stack([_extent_of_rank(rank, planes) for rank in shape.ranks[t]], axis=-1)
 
 
 def _tile_words(shape: _Shape, ext: np.ndarray) -> np.ndarray:
     """Words [..., T] of each tensor's tile for op-space extents ext[..., D]: the product of
     its rank extents (see :func:`_tensor_words`)."""
-    return np.moveaxis(_tensor_words(shape, _rank_planes(shape, ext), ext), 0, -1)
-
-
-def _rank_planes(shape: _Shape, ext: np.ndarray) -> list[np.ndarray]:
-    """Extent [...] of every tensor's ranks (in ``shape.rank_slice`` order) for op-space
-    extents ext[..., D], elementwise over contiguous planes (a rank that is one dimension is
-    a view of that dimension's extents: no copy)."""
     planes = np.ascontiguousarray(np.moveaxis(ext, -1, 0))  # [D, ...]
+    return np.moveaxis(_tensor_words(shape, _rank_planes(shape, planes), planes), 0, -1)
+
+
+def _rank_planes(shape: _Shape, planes: np.ndarray) -> list[np.ndarray]:
+    """Extent [...] of every tensor's ranks (in ``shape.rank_slice`` order) for contiguous
+    per-dimension op-space extent planes ``planes[D, ...]``, elementwise (a rank that is one
+    dimension is a view of that dimension's plane: no copy)."""
     return [_extent_of_rank(rank, planes) for ranks in shape.ranks for rank in ranks]
 
 
-def _tensor_words(shape: _Shape, rank_ext: list[np.ndarray], ext: np.ndarray) -> np.ndarray:
-    """Words [T, ...] of each tensor's tile from the rank extents ``rank_ext`` of op-space
-    extents ``ext[..., D]`` (see :func:`_rank_planes`): their product, elementwise (not a
+def _tensor_words(shape: _Shape, rank_ext: list[np.ndarray], planes: np.ndarray) -> np.ndarray:
+    """Words [T, ...] of each tensor's tile from the rank extents ``rank_ext`` of extent planes
+    ``planes[D, ...]`` (see :func:`_rank_planes`): their product, elementwise (not a
     reduction over a short axis)."""
-    out = np.empty((shape.T,) + ext.shape[:-1], ext.dtype)
+    out = np.empty((shape.T,) + planes.shape[1:], planes.dtype)
     for t, ranks in enumerate(shape.rank_slice):
         out[t] = reduce(operator.mul, rank_ext[ranks]) if ranks.stop > ranks.start else 1
     return out
@@ -335,7 +330,6 @@ class _Design:
         self.packed = self.wpe != 1.0
         self.any_packed = bool(self.packed.any())
         self.capped = [l for l, lv in enumerate(store) if lv.effective_size_words is not None]
-        self.capped_words = np.array([store[l].effective_size_words for l in self.capped], float)
         self.capacity = np.array([np.inf if lv.effective_size_words is None else lv.effective_size_words
                                   for lv in store])
         # inf: never limits
@@ -418,7 +412,7 @@ def fits(problem: Problem, arch: Architecture, batch: MappingBatch) -> np.ndarra
     ok = _fanouts_fit(design, batch, np.prod(batch.spatial, axis=2))
     capped = design.capped
     if capped:
-        cap = design.capped_words
+        cap = design.capacity[capped]
         wpe = design.wpe[capped]
         tile = _tile_words(shape, ext[:, capped])
         words = np.zeros((batch.size, len(capped)))
@@ -451,8 +445,9 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     ext = np.cumprod(tf * sf, axis=1)  # [B, L, D] extent of the tile held at level l
     ext_below = np.concatenate([np.ones((B, 1, D), I64), ext[:, :-1]], axis=1)  # tile of level l-1
     spatial_ext = ext_below * sf  # the union of the children's tiles under level l's fanout
-    rank_ext = _rank_planes(shape, ext)  # [B, L] extents of every rank of the tiles
-    size = np.moveaxis(_tensor_words(shape, rank_ext, ext), 0, -1)  # [B, L, T]
+    planes = np.ascontiguousarray(np.moveaxis(ext, -1, 0))  # [D, B, L]
+    rank_ext = _rank_planes(shape, planes)  # [B, L] extents of every rank of the tiles
+    size = np.moveaxis(_tensor_words(shape, rank_ext, planes), 0, -1)  # [B, L, T]
     spatial_size = _tile_words(shape, spatial_ext)
     fanout = np.prod(sf, axis=2)  # [B, L]: children of one instance of level l
     macs = np.prod(tf, axis=(1, 2))  # temporal iterations = computes per compute unit

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..core.architecture import Architecture
 from ..core.problem import Problem
-from ..engine.batch import MappingBatch, _Shape, _tile_words
+from ..engine.batch import MappingBatch, _rank_planes, _Shape, _tensor_words
 from ..engine.counts import words_per_element
 from ..errors import SbmodelError
 from .constraints import Constraints, LevelConstraints, merge_level
@@ -480,9 +480,9 @@ class MapSpace:
 
     def _tile_planes(self, ext: np.ndarray, levels: np.ndarray | slice) -> np.ndarray:
         """Dense tile words ``[T, levels, B]`` at ``levels`` from extents ``ext[D, L, B]``
-        (:meth:`_extents`); ``_tile_words`` gets a view whose planes are already contiguous."""
-        planes = ext[:, levels]  # a view for a slice of levels
-        return np.moveaxis(_tile_words(self._shape, np.ascontiguousarray(planes).transpose(1, 2, 0)), -1, 0)
+        (:meth:`_extents`), by the engine's kernel over these dimension-major planes."""
+        planes = np.ascontiguousarray(ext[:, levels])  # no copy for a slice of levels
+        return _tensor_words(self._shape, _rank_planes(self._shape, planes), planes)
 
     @cached_property
     def _shape(self) -> _Shape:
