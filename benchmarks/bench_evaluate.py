@@ -153,6 +153,35 @@ def _fmt(energy_pJ: float | None) -> str:
     return "-" if energy_pJ is None else f"{energy_pJ:.4g}"
 
 
+_BYTECODE_PROBE = """
+import importlib.util, pathlib, sys
+spec = importlib.util.find_spec("sbmodel")
+sources = list(pathlib.Path(spec.origin).parent.rglob("*.py"))
+cached = sum(pathlib.Path(importlib.util.cache_from_source(str(f))).exists() for f in sources)
+print(cached, len(sources), int(sys.dont_write_bytecode))
+"""
+
+
+def bytecode_note(exe: str, env: dict[str, str]) -> str | None:
+    """A warning when the console script's sbmodel has no cached bytecode and will not write it
+    (an editable install under PYTHONDONTWRITEBYTECODE): then every start compiles the package's
+    modules again, which costs this benchmark ~0.2 s that a regular install (`pip install .`,
+    which compiles them once) does not pay.  None when the bytecode is there."""
+    shebang = Path(exe).read_text(errors="replace").splitlines()[0]
+    python = shebang[2:].strip() if shebang.startswith("#!") else sys.executable
+    p = subprocess.run([python, "-c", _BYTECODE_PROBE], capture_output=True, text=True, env=env,
+                       cwd=tempfile.gettempdir())  # not here: a source tree in the cwd would shadow it
+    try:
+        cached, total, no_write = (int(x) for x in p.stdout.split())
+    except ValueError:
+        return None  # a launcher we cannot read: say nothing rather than guess
+    if cached * 2 >= total or not no_write:
+        return None  # compiled at install, or Python writes it on the first run
+    return (f"note: {total - cached} of sbmodel's {total} modules have no cached bytecode and "
+            "PYTHONDONTWRITEBYTECODE is set, so every start compiles them again (~0.2 s here); "
+            "a regular install (pip install .) compiles them once")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default=str(ROOT / "arch_specs" / "eyeriss_like.yaml"))
@@ -168,12 +197,15 @@ def main() -> None:
     args.arch, args.workload = (str(Path(f).resolve()) for f in (args.arch, args.workload))  # runs elsewhere
     exe = shutil.which("sbmodel")
     if exe is None:
-        sys.exit("install sbmodel first: pip install -e .")
+        sys.exit("install sbmodel first: pip install .")
     cmd = [exe, "evaluate", args.arch, args.workload, "--format", "json"]
     if args.budget:
         cmd += ["--budget", str(args.budget)]
     env = dict(os.environ)
     env.pop("SBMODEL_MAPPING_CACHE", None)  # cold: no mapping cache
+    note = bytecode_note(exe, env)
+    if note:
+        print(note)
     times, cpu_times = [], []
     for _ in range(args.repeat):
         wall_s, cpu_s, p = _timed_run(cmd, env)

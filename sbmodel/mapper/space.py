@@ -111,13 +111,20 @@ def _rows(n: int, caps: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
 def _prime_table(top: int) -> tuple[int, np.ndarray]:
     """(most distinct primes of any value below ``top``, ``[top, that]`` table of each value's
     distinct primes, zero-padded); read-only, shared by every map space with that bound."""
-    distinct = [sorted(set(primes(v))) if v > 1 else [] for v in range(top)]
-    width = max(1, max(len(p) for p in distinct))
-    table = np.zeros((top, width), I64)
-    for v, ps in enumerate(distinct):
-        table[v, :len(ps)] = ps
+    smallest = np.arange(top, dtype=I64)  # smallest prime factor of each value (sieve)
+    for p in range(2, int(top ** 0.5) + 1):
+        if smallest[p] == p:
+            multiples = smallest[p * p::p]
+            multiples[multiples == np.arange(p * p, top, p)] = p
+    rest, columns = np.arange(top, dtype=I64), []
+    while (rest > 1).any():  # peel off the smallest remaining prime with all its powers
+        prime = np.where(rest > 1, smallest[rest], 0)
+        columns.append(prime)
+        while (divides := (prime > 0) & (rest % np.maximum(prime, 1) == 0)).any():
+            rest[divides] //= prime[divides]
+    table = np.stack(columns, axis=1) if columns else np.zeros((top, 1), I64)
     table.flags.writeable = False
-    return width, table
+    return table.shape[1], table
 
 
 class MapSpace:

@@ -5,7 +5,7 @@ import pytest
 
 from sbmodel.engine.batch import MappingBatch
 from sbmodel.mapper import Constraints, LevelConstraints, MapSpace
-from sbmodel.mapper.space import count_factorisations, factor_table
+from sbmodel.mapper.space import _prime_table, count_factorisations, factor_table, primes
 from tests.mapper.cases import conv1d_oc, small_conv, three_level
 
 
@@ -108,3 +108,13 @@ def _tails(n, k):
     if k == 0:
         return [()]
     return [(x,) + t for x in range(1, n + 1) if n % x == 0 for t in _tails(n, k - 1)]
+
+
+@pytest.mark.parametrize("top", [1, 2, 4, 31, 210, 2311])
+def test_prime_table_lists_each_values_distinct_primes_ascending(top):
+    width, table = _prime_table(top)
+    assert table.shape == (top, width)
+    for v in range(top):
+        distinct = sorted(set(primes(v))) if v > 1 else []
+        assert table[v].tolist() == distinct + [0] * (width - len(distinct)), v
+    assert width == max([1] + [len(set(primes(v))) for v in range(2, top)])
