@@ -58,12 +58,9 @@ def _plausible(space: MapSpace, F: np.ndarray) -> np.ndarray:
         unused = np.broadcast_to(np.zeros((1, L, space.D), I64), sf.shape)
         probe = MappingBatch(F[:, :L], unused, sf, unused, unused, np.zeros((F.shape[0], L, space.T), bool))
         ok &= space.utilization(probe) >= space.min_utilization - 1e-12
-    rows = np.nonzero(ok)[0]  # tile sizes only for these, and only at the bounded levels
-    bounded = np.nonzero(space.capacity >= 0)[0]
-    if rows.size and bounded.size:
-        words = (space.tile_sizes(F[rows], bounded) * (space.keep_rule[None, bounded] > 0)
-                 * space.tile_scale[None, bounded]).sum(axis=2)
-        ok[rows] = space.within_capacity(words, bounded)
+    rows = np.nonzero(ok)[0]  # tile sizes only for these
+    if rows.size:
+        ok[rows] = space.mandatory_tiles_fit(F[rows])
     return ok
 
 

@@ -118,3 +118,38 @@ def test_prime_table_lists_each_values_distinct_primes_ascending(top):
         distinct = sorted(set(primes(v))) if v > 1 else []
         assert table[v].tolist() == distinct + [0] * (width - len(distinct)), v
     assert width == max([1] + [len(set(primes(v))) for v in range(2, top)])
+
+
+
+def tight_register_space() -> MapSpace:
+    """A 1-word register that must keep Weights: most factorisations overflow it on their own."""
+    return MapSpace(small_conv(), three_level(rf=1, buf=64, pes=(1, 1)),
+                    Constraints({"RF": LevelConstraints(keep=frozenset({"Weights"}))}))
+
+
+def test_sampling_tables_drop_only_rows_that_can_never_fit():
+    space = tight_register_space()
+    n, L = 20_000, space.L
+    assert any(len(pruned) < len(full) for full, pruned in zip(space.tables, space._sampling_tables))
+    rng = np.random.default_rng(3)
+    # draws from the full tables (as before pruning); the rows of those that fit must all survive
+    halves = np.repeat(np.where(space.fixed > 0, space.fixed, 1).reshape(2, 1, L, space.D), n, axis=1)
+    for d, full in enumerate(space.tables):
+        slots = space.free_slots[d]
+        halves[slots // L, :, slots % L, d] = full[rng.integers(0, len(full), n)].T
+    keep = np.where(space.keep_rule[None] == 0, rng.random((n, L, space.T)) < 0.5, space.keep_rule[None] > 0)
+    fitting = space._fits(space._extents(halves[0], halves[1]), keep)
+    assert fitting.sum() > 20  # the property is checked on real fitting draws
+    for d, (full, pruned) in enumerate(zip(space.tables, space._sampling_tables)):
+        kept = {tuple(r) for r in pruned}
+        assert kept <= {tuple(r) for r in full}
+        slots = space.free_slots[d]
+        used = halves[slots // L, :, slots % L, d].T[fitting]
+        assert {tuple(r) for r in used} <= kept
+
+
+def test_sampling_from_pruned_tables_fits_far_more_often():
+    space = tight_register_space()
+    drawn = space.sample(4_096, np.random.default_rng(0), fitting=True)
+    assert drawn.size > 0.15 * 4_096  # 24 % do (5 % of draws from the full tables)
+    assert space.valid(drawn).mean() > 0.5

@@ -119,7 +119,8 @@ def test_metadata_that_overflows_its_store_teaches_the_search_what_fits():
     """eyeriss_sparse with a 448-word weight scratchpad but a metadata store for 224 CSC
     coordinates: the dense search fills the scratchpad with dense weights, whose metadata
     overflows.  The exact evaluations of its best calibrate a metadata-aware search, whose
-    mapping fits."""
+    mapping fits.  Whether the dense search's best overflows depends on its random draws, so
+    a few seeds are searched: on each the mapping fits, and on some the overflow happened."""
     from pathlib import Path
 
     from sbmodel.spec import load_architecture, load_workload
@@ -130,9 +131,12 @@ def test_metadata_that_overflows_its_store_teaches_the_search_what_fits():
     arch = replace(base, storage=tuple(levels))
     layer = next(p for p in load_workload(root / "workloads/resnet18_sb.yaml").problems()
                  if p.name == "layer3.0.conv2")
-    out = map_layer(layer, arch, "edp", sparse=arch.sparse, budget=500)
-    assert out.rejected >= 1  # the dense search's best did not fit
-    assert sparse_fits(out.result, arch)
-    spad = out.result.counts.levels[[lv.name for lv in arch.storage].index("weights_spad")]
-    weights = spad.tensors[layer.dataspace_names.index("Weights")]
-    assert weights.sparse.metadata_tile_bits <= 112 * 16
+    overflowed = 0
+    for seed in range(6):
+        out = map_layer(layer, arch, "edp", sparse=arch.sparse, budget=500, seed=seed)
+        overflowed += out.rejected >= 1  # the dense search's best did not fit
+        assert sparse_fits(out.result, arch)
+        spad = out.result.counts.levels[[lv.name for lv in arch.storage].index("weights_spad")]
+        weights = spad.tensors[layer.dataspace_names.index("Weights")]
+        assert weights.sparse.metadata_tile_bits <= 112 * 16
+    assert overflowed >= 1
