@@ -311,7 +311,7 @@ def _fanouts_fit(design: "_Design", batch: MappingBatch, fanout: np.ndarray) -> 
     limits, fans = design.fanout_limits, design.fanout_levels
     ok = np.all(fanout[:, design.single_levels] == 1, axis=1)
     if fans.size:
-        x = np.prod(np.where(batch.spatial_axis[:, fans] == 0, batch.spatial[:, fans], 1), axis=2)
+        x = _fold_last(np.multiply, np.where(batch.spatial_axis[:, fans] == 0, batch.spatial[:, fans], 1))
         ok &= np.all((x <= limits[fans, 0]) & (fanout[:, fans] // x <= limits[fans, 1]), axis=1)
     return ok
 
@@ -409,7 +409,7 @@ def fits(problem: Problem, arch: Architecture, batch: MappingBatch) -> np.ndarra
     top = L - 1 - np.argmax(keep[:, ::-1, :], axis=1)
     kept = keep & (level_ids <= top[:, None, :])
     design = _Design.of(problem, arch)
-    ok = _fanouts_fit(design, batch, np.prod(batch.spatial, axis=2))
+    ok = _fanouts_fit(design, batch, _fold_last(np.multiply, batch.spatial))
     capped = design.capped
     if capped:
         cap = design.capacity[capped]
@@ -449,7 +449,7 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     rank_ext = _rank_planes(shape, planes)  # [B, L] extents of every rank of the tiles
     size = np.moveaxis(_tensor_words(shape, rank_ext, planes), 0, -1)  # [B, L, T]
     spatial_size = _tile_words(shape, spatial_ext)
-    fanout = np.prod(sf, axis=2)  # [B, L]: children of one instance of level l
+    fanout = _fold_last(np.multiply, sf)  # [B, L]: children of one instance of level l
     macs = np.prod(tf, axis=(1, 2))  # temporal iterations = computes per compute unit
     utilized = np.concatenate([np.cumprod(fanout[:, ::-1], axis=1)[:, ::-1][:, 1:], np.ones((B, 1), I64)], axis=1)
     compute_units = np.prod(fanout, axis=1)
@@ -648,17 +648,17 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
 
     # ---- capacity and fanout --------------------------------------------------------------
     wpe = design.wpe
-    fits = np.all((tile * wpe).sum(axis=2) <= design.capacity + 1e-9, axis=1) & _fanouts_fit(design, batch, fanout)
+    fits = np.all(_fold_last(np.add, tile * wpe) <= design.capacity + 1e-9, axis=1) & _fanouts_fit(design, batch, fanout)
 
     # ---- cycles ---------------------------------------------------------------------------
     # words per cycle per level and tensor, then summed (Timeloop's and performance.py's rounding)
     compute_cycles = macs.astype(float)
-    rbw = (reads * wpe / compute_cycles[:, None, None]).sum(axis=2)
-    wbw = ((fills + updates) * wpe / compute_cycles[:, None, None]).sum(axis=2)
+    rbw = _fold_last(np.add, reads * wpe / compute_cycles[:, None, None])
+    wbw = _fold_last(np.add, (fills + updates) * wpe / compute_cycles[:, None, None])
     slow = np.ones((B, L))
     for bw, limit in ((rbw, design.read_limit), (wbw, design.write_limit)):
         slow = np.minimum(slow, np.where(bw > limit, limit / np.maximum(bw, 1e-300), 1.0))
-    cycles = np.maximum(compute_cycles, np.ceil(compute_cycles[:, None] / slow).max(axis=1))
+    cycles = np.maximum(compute_cycles, _fold_last(np.maximum, np.ceil(compute_cycles[:, None] / slow)))
 
     # ---- energy ---------------------------------------------------------------------------
     clusters = np.minimum(utilized, design.instances)
@@ -673,9 +673,9 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
         vec = words if design.unit_blocks else _ceil_div(words, block)
         e += vec * design.action_energy[action]
     tensor_energy = e * scale
-    level_energy = tensor_energy.sum(axis=2) + design.leak * utilized * cycles[:, None]
+    level_energy = _fold_last(np.add, tensor_energy) + design.leak * utilized * cycles[:, None]
     compute_energy = macs * compute_units * design.compute_energy
-    energy = compute_energy + level_energy.sum(axis=1)
+    energy = compute_energy + _fold_last(np.add, level_energy)
 
     return BatchResult(
         energy_pJ=energy, cycles=cycles.astype(I64), compute_energy_pJ=compute_energy.astype(float),
@@ -746,6 +746,18 @@ def _walk_rows(start: np.ndarray, length: np.ndarray, rows: np.ndarray, K: int, 
     flat = np.minimum(start[:, None] + slot, K - 1) + (rows * K)[:, None]  # one flat index for every array
     # rank-major: a take along the flattened last two axes keeps the ranks first in memory
     return kact, [np.take(a.reshape(a.shape[:-2] + (-1,)), flat, axis=a.ndim - 2) for a in arrays]
+
+
+def _spread(trans: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Largest offset difference [R, B] between two children of a fanout along each rank:
+    ``sum_s |trans[r, b, s]| * (n[b, s] - 1)`` over its loops (``n[B, S]`` factors, ``trans``
+    rank-major moves), loop by loop over [R, B] planes (integers: any order; an einsum over
+    the short loop axis is 2-3x slower)."""
+    magnitude, reach = np.abs(trans), n - 1
+    out = np.zeros(trans.shape[:2], np.result_type(trans, reach))
+    for s in range(trans.shape[2]):
+        out += magnitude[:, :, s] * reach[:, s]
+    return out
 
 
 def _group_count(n: np.ndarray, trans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -858,10 +870,10 @@ class _Fanout:
         n, axis, step = (_along(x, dims, base) for x in (factors, axes, by_level(ext_below)))
         n, axis = np.where(act, n, 1), np.where(act, axis, 0)
         trans = _translations(shape, dims, np.where(act, step, 0), dtype)
-        spread = np.einsum("rbs,bs->rb", np.abs(trans), n - 1)  # (integers: any order)
+        spread = _spread(trans, n)
         # mesh: the product of the X factors (the inactive slots hold 1), Y the rest of the fanout
         multi = by_level(fanout)
-        lx = np.prod(np.where(axis == 0, n, 1), axis=1)
+        lx = _fold_last(np.multiply, np.where(axis == 0, n, 1))
         ly = multi // lx
         width = np.maximum(np.repeat(design.fanout_limits[levels, 0], B), lx)
         height = np.maximum(np.repeat(design.fanout_limits[levels, 1], B), ly)
@@ -1124,6 +1136,20 @@ def _walk_directions(eq, canon, moves, act, n, partial, V) -> np.ndarray:
         G = G + scale[j] * (np.take(delta[j], F) + np.take(G, after))
         F = np.take(F, after)
     return G[:, 0]
+
+
+def _fold_last(op: np.ufunc, x: np.ndarray) -> np.ndarray:
+    """``op.reduce(x, axis=-1)`` (float64 or int64 ``x``), the same numbers, as ``op`` of the
+    last axis' planes in order: numpy's reduction runs an inner loop per output element, ~5x
+    slower over a short axis such as the tensors of [B, L, T].  Numpy adds fewer than 8 terms
+    in order too (from 8 it sums pairwise: then its own reduction runs)."""
+    n = x.shape[-1]
+    if not 2 <= n < 8:
+        return op.reduce(x, axis=-1)
+    out = op(x[..., 0], x[..., 1])
+    for i in range(2, n):
+        op(out, x[..., i], out=out)
+    return out
 
 
 def _ceil_div(words: np.ndarray, block: np.ndarray) -> np.ndarray:
