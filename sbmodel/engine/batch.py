@@ -690,8 +690,15 @@ def _walk_starts(act: np.ndarray, loop_lvl: np.ndarray, levels: int) -> np.ndarr
     """Position [B, L] of the first loop of the walk above each level.  The active loops are a
     prefix in nest order (see :func:`_compaction`), so a walk is a run of positions: the
     active loops at lower levels come first, ``start[b, l]`` of them."""
+    B = act.shape[0]
     lvl = np.where(act, loop_lvl, levels)  # inactive loops are below no level
-    return (lvl[:, None, :] < np.arange(levels)[None, :, None]).sum(axis=2)
+    # each row's loops per level (one bincount), then the loops below each level: a running
+    # sum over the few levels (~5x faster than comparing every loop with every level)
+    per_level = np.bincount((lvl + (np.arange(B) * (levels + 1))[:, None]).reshape(-1),
+                            minlength=B * (levels + 1)).reshape(B, levels + 1)
+    starts = np.zeros((B, levels), I64)
+    np.cumsum(per_level[:, :levels - 1], axis=1, out=starts[:, 1:])
+    return starts
 
 
 def _walk_offsets(running: np.ndarray, starts: np.ndarray) -> np.ndarray:
