@@ -783,7 +783,7 @@ def _group_count(n: np.ndarray, trans: np.ndarray) -> tuple[np.ndarray, np.ndarr
     k = np.zeros(trans.shape[:2], I64)  # moving loops
     for plane, factor in zip(np.moveaxis(trans, 2, 0), n.T):
         moving = plane != 0
-        count *= np.where(moving, factor, 1)
+        np.multiply(count, factor, out=count, where=moving)
         k += moving
     two = k >= 2  # (more than two: the first two, as the count is flagged inexact anyway)
     if two.any():
@@ -866,8 +866,8 @@ class _Fanout:
         B, F = batch.size, len(levels)
 
         def by_level(x: np.ndarray) -> np.ndarray:
-            """[B, L, ...] at ``levels`` as level-major rows [F * B, ...]."""
-            return np.ascontiguousarray(np.swapaxes(x[:, levels], 0, 1)).reshape((F * B,) + x.shape[2:])
+            """[B, L, ...] at ``levels`` as level-major rows [F * B, ...] (one copy of each level's slice)."""
+            return np.concatenate([x[:, level] for level in levels])
 
         factors, axes, order = by_level(batch.spatial), by_level(batch.spatial_axis), by_level(batch.spatial_order)
         # the loops of factor > 1 in spatial order (inner to outer, X before Y), packed
@@ -1156,9 +1156,10 @@ def _step_tables(eq, canon, moves, partial, V, direction: np.ndarray):
     same = np.take(same_dir, direction, axis=2)
     moving = moves.T[:, :, None]
     cont = same | (direction == 0)
-    # where the step moves, the partial tile if it continues else the whole one; else 0 (both
-    # choices zeroed beforehand where it does not move: one selection over the [m, B, S] table)
-    delta = np.where(cont, np.where(moving, partial.T[:, :, None], 0.0), np.where(moving, V[None, :, None], 0.0))
+    # where the step moves, the partial tile if it continues else the whole one; else 0 (tiles are
+    # finite and >= 0, so a product with the 0/1 flags is that selection, one pass fewer)
+    delta = np.where(cont, partial.T[:, :, None], V[None, :, None])
+    delta *= moving
     after = same * direction  # a move keeps a remembered direction it continues, else forgets it...
     after[:, :, direction == 0] = (canon.T + 1)[:, :, None]  # ...and a first move is remembered
     return moving, cont, delta, np.where(moving, after, direction)
@@ -1179,7 +1180,11 @@ def _walk_directions(eq, canon, moves, act, n, partial, V) -> np.ndarray:
     G = np.zeros((B, m + 1))
     for j in range(m):
         after = np.take(nxt[j], F)
-        G = G + scale[j] * (np.take(delta[j], F) + np.take(G, after))
+        step = np.take(delta[j], F)  # G + scale * (delta + G[after]), without temporaries
+        step += np.take(G, after)
+        step *= scale[j]
+        step += G
+        G = step
         F = np.take(F, after)
     return G[:, 0]
 
