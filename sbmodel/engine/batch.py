@@ -311,7 +311,7 @@ def _fanouts_fit(design: "_Design", batch: MappingBatch, fanout: np.ndarray) -> 
     limits, fans = design.fanout_limits, design.fanout_levels
     ok = np.all(fanout[:, design.single_levels] == 1, axis=1)
     if fans.size:
-        x = np.prod(np.where(batch.spatial_axis[:, fans] == 0, batch.spatial[:, fans], 1), axis=2)
+        x = _fold_last(np.multiply, np.where(batch.spatial_axis[:, fans] == 0, batch.spatial[:, fans], 1))
         ok &= np.all((x <= limits[fans, 0]) & (fanout[:, fans] // x <= limits[fans, 1]), axis=1)
     return ok
 
@@ -409,7 +409,7 @@ def fits(problem: Problem, arch: Architecture, batch: MappingBatch) -> np.ndarra
     top = L - 1 - np.argmax(keep[:, ::-1, :], axis=1)
     kept = keep & (level_ids <= top[:, None, :])
     design = _Design.of(problem, arch)
-    ok = _fanouts_fit(design, batch, np.prod(batch.spatial, axis=2))
+    ok = _fanouts_fit(design, batch, _fold_last(np.multiply, batch.spatial))
     capped = design.capped
     if capped:
         cap = design.capacity[capped]
@@ -449,7 +449,7 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
     rank_ext = _rank_planes(shape, planes)  # [B, L] extents of every rank of the tiles
     size = np.moveaxis(_tensor_words(shape, rank_ext, planes), 0, -1)  # [B, L, T]
     spatial_size = _tile_words(shape, spatial_ext)
-    fanout = np.prod(sf, axis=2)  # [B, L]: children of one instance of level l
+    fanout = _fold_last(np.multiply, sf)  # [B, L]: children of one instance of level l
     macs = np.prod(tf, axis=(1, 2))  # temporal iterations = computes per compute unit
     utilized = np.concatenate([np.cumprod(fanout[:, ::-1], axis=1)[:, ::-1][:, 1:], np.ones((B, 1), I64)], axis=1)
     compute_units = np.prod(fanout, axis=1)
@@ -648,17 +648,17 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
 
     # ---- capacity and fanout --------------------------------------------------------------
     wpe = design.wpe
-    fits = np.all((tile * wpe).sum(axis=2) <= design.capacity + 1e-9, axis=1) & _fanouts_fit(design, batch, fanout)
+    fits = np.all(_fold_last(np.add, tile * wpe) <= design.capacity + 1e-9, axis=1) & _fanouts_fit(design, batch, fanout)
 
     # ---- cycles ---------------------------------------------------------------------------
     # words per cycle per level and tensor, then summed (Timeloop's and performance.py's rounding)
     compute_cycles = macs.astype(float)
-    rbw = (reads * wpe / compute_cycles[:, None, None]).sum(axis=2)
-    wbw = ((fills + updates) * wpe / compute_cycles[:, None, None]).sum(axis=2)
+    rbw = _fold_last(np.add, reads * wpe / compute_cycles[:, None, None])
+    wbw = _fold_last(np.add, (fills + updates) * wpe / compute_cycles[:, None, None])
     slow = np.ones((B, L))
     for bw, limit in ((rbw, design.read_limit), (wbw, design.write_limit)):
         slow = np.minimum(slow, np.where(bw > limit, limit / np.maximum(bw, 1e-300), 1.0))
-    cycles = np.maximum(compute_cycles, np.ceil(compute_cycles[:, None] / slow).max(axis=1))
+    cycles = np.maximum(compute_cycles, _fold_last(np.maximum, np.ceil(compute_cycles[:, None] / slow)))
 
     # ---- energy ---------------------------------------------------------------------------
     clusters = np.minimum(utilized, design.instances)
@@ -673,9 +673,9 @@ def _evaluate(problem: Problem, arch: Architecture, batch: MappingBatch) -> Batc
         vec = words if design.unit_blocks else _ceil_div(words, block)
         e += vec * design.action_energy[action]
     tensor_energy = e * scale
-    level_energy = tensor_energy.sum(axis=2) + design.leak * utilized * cycles[:, None]
+    level_energy = _fold_last(np.add, tensor_energy) + design.leak * utilized * cycles[:, None]
     compute_energy = macs * compute_units * design.compute_energy
-    energy = compute_energy + level_energy.sum(axis=1)
+    energy = compute_energy + _fold_last(np.add, level_energy)
 
     return BatchResult(
         energy_pJ=energy, cycles=cycles.astype(I64), compute_energy_pJ=compute_energy.astype(float),
@@ -690,8 +690,15 @@ def _walk_starts(act: np.ndarray, loop_lvl: np.ndarray, levels: int) -> np.ndarr
     """Position [B, L] of the first loop of the walk above each level.  The active loops are a
     prefix in nest order (see :func:`_compaction`), so a walk is a run of positions: the
     active loops at lower levels come first, ``start[b, l]`` of them."""
+    B = act.shape[0]
     lvl = np.where(act, loop_lvl, levels)  # inactive loops are below no level
-    return (lvl[:, None, :] < np.arange(levels)[None, :, None]).sum(axis=2)
+    # each row's loops per level (one bincount), then the loops below each level: a running
+    # sum over the few levels (~5x faster than comparing every loop with every level)
+    per_level = np.bincount((lvl + (np.arange(B) * (levels + 1))[:, None]).reshape(-1),
+                            minlength=B * (levels + 1)).reshape(B, levels + 1)
+    starts = np.zeros((B, levels), I64)
+    np.cumsum(per_level[:, :levels - 1], axis=1, out=starts[:, 1:])
+    return starts
 
 
 def _walk_offsets(running: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -748,6 +755,18 @@ def _walk_rows(start: np.ndarray, length: np.ndarray, rows: np.ndarray, K: int, 
     return kact, [np.take(a.reshape(a.shape[:-2] + (-1,)), flat, axis=a.ndim - 2) for a in arrays]
 
 
+def _spread(trans: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Largest offset difference [R, B] between two children of a fanout along each rank:
+    ``sum_s |trans[r, b, s]| * (n[b, s] - 1)`` over its loops (``n[B, S]`` factors, ``trans``
+    rank-major moves), loop by loop over [R, B] planes (integers: any order; an einsum over
+    the short loop axis is 2-3x slower)."""
+    magnitude, reach = np.abs(trans), n - 1
+    out = np.zeros(trans.shape[:2], np.result_type(trans, reach))
+    for s in range(trans.shape[2]):
+        out += magnitude[:, :, s] * reach[:, s]
+    return out
+
+
 def _group_count(n: np.ndarray, trans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Children with distinct data (multicast groups) of a fanout along each rank [R, B],
     and whether every mapping's count is exact.
@@ -764,7 +783,7 @@ def _group_count(n: np.ndarray, trans: np.ndarray) -> tuple[np.ndarray, np.ndarr
     k = np.zeros(trans.shape[:2], I64)  # moving loops
     for plane, factor in zip(np.moveaxis(trans, 2, 0), n.T):
         moving = plane != 0
-        count *= np.where(moving, factor, 1)
+        np.multiply(count, factor, out=count, where=moving)
         k += moving
     two = k >= 2  # (more than two: the first two, as the count is flagged inexact anyway)
     if two.any():
@@ -847,8 +866,8 @@ class _Fanout:
         B, F = batch.size, len(levels)
 
         def by_level(x: np.ndarray) -> np.ndarray:
-            """[B, L, ...] at ``levels`` as level-major rows [F * B, ...]."""
-            return np.ascontiguousarray(np.swapaxes(x[:, levels], 0, 1)).reshape((F * B,) + x.shape[2:])
+            """[B, L, ...] at ``levels`` as level-major rows [F * B, ...] (one copy of each level's slice)."""
+            return np.concatenate([x[:, level] for level in levels])
 
         factors, axes, order = by_level(batch.spatial), by_level(batch.spatial_axis), by_level(batch.spatial_order)
         # the loops of factor > 1 in spatial order (inner to outer, X before Y), packed
@@ -858,10 +877,10 @@ class _Fanout:
         n, axis, step = (_along(x, dims, base) for x in (factors, axes, by_level(ext_below)))
         n, axis = np.where(act, n, 1), np.where(act, axis, 0)
         trans = _translations(shape, dims, np.where(act, step, 0), dtype)
-        spread = np.einsum("rbs,bs->rb", np.abs(trans), n - 1)  # (integers: any order)
+        spread = _spread(trans, n)
         # mesh: the product of the X factors (the inactive slots hold 1), Y the rest of the fanout
         multi = by_level(fanout)
-        lx = np.prod(np.where(axis == 0, n, 1), axis=1)
+        lx = _fold_last(np.multiply, np.where(axis == 0, n, 1))
         ly = multi // lx
         width = np.maximum(np.repeat(design.fanout_limits[levels, 0], B), lx)
         height = np.maximum(np.repeat(design.fanout_limits[levels, 1], B), ly)
@@ -985,7 +1004,7 @@ def _config_links(n: np.ndarray, trans: np.ndarray, H: int, Vs: int, groups: int
         _, group_of, group_size = np.unique(off, axis=0, return_inverse=True, return_counts=True)
         group_of = group_of.reshape(-1)
         # linked children per tau (a child counts once per tau)
-        pairs = np.unique(tau_id * E + e_all)
+        pairs = _sorted_distinct(tau_id * E + e_all)
         pt, pe = pairs // E, pairs % E
         linked_count = np.bincount(pt, minlength=len(taus))
         # groups entirely linked per tau
@@ -997,8 +1016,66 @@ def _config_links(n: np.ndarray, trans: np.ndarray, H: int, Vs: int, groups: int
     return out
 
 
+def _sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values of a 1-D array, ascending: ``np.unique`` by sort and neighbour
+    comparison (``np.unique`` without index outputs checks ``np.ma.is_masked``, which imports
+    numpy.ma, ~10 ms measured, in every process that links a fanout)."""
+    ordered = np.sort(values)
+    first = np.empty(ordered.size, bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first]
+
+
 def _walk(tau, moves, act, n, partial, V, effect, g_link, n_link, groups, elements):
-    """Weighted deliveries of the binary-counter walk, with direction resets and links.
+    """Weighted deliveries of the binary-counter walk, with direction resets and links:
+    (child deliveries, parent accesses, multicast-weighted parent accesses, link transfers)
+    per row.  ``tau[r, b, j]`` is rank-major; see :func:`_walk_links` for the state machine.
+
+    A row none of whose steps links needs only the remembered direction
+    (:func:`_walk_directions`, ~5x cheaper per row).  Where other rows of the call link,
+    such rows take that shorter walk only when every count of the walk is an integer below
+    2**53 (:func:`_exact_counts`): then both walks compute the exact numbers, the same floats.
+    """
+    _, B, m = tau.shape
+    if m == 0:
+        return V, V * groups, V * elements, np.zeros(B)
+    key = _move_keys(tau)
+    eq = key[:, :, None] == key[:, None, :]  # [b, k, j]: steps k and j move the tile alike
+    canon = np.argmax(eq, axis=1)
+    plain = ~effect.any(axis=1)
+    if plain.all():  # no links: the kind of delta never matters, only the direction
+        return _walk_plain(eq, canon, moves, act, n, partial, V, groups, elements)
+    if not plain.any() or not _exact_counts(V, act, n, groups, elements):
+        return _walk_links(eq, canon, moves, act, n, partial, V, effect, g_link, n_link, groups, elements)
+    out = np.empty((4, B))
+    p, q = np.nonzero(plain)[0], np.nonzero(~plain)[0]
+    out[:, p] = _walk_plain(eq[p], canon[p], moves[p], act[p], n[p], partial[p], V[p], groups[p], elements[p])
+    out[:, q] = _walk_links(eq[q], canon[q], moves[q], act[q], n[q], partial[q], V[q], effect[q], g_link[q],
+                            n_link[q], groups[q], elements[q])
+    return tuple(out)
+
+
+def _walk_plain(eq, canon, moves, act, n, partial, V, groups, elements):
+    """:func:`_walk`'s counts of rows without links, from the deliveries of
+    :func:`_walk_directions` (every delivered word costs the groups, the elements)."""
+    A = V + _walk_directions(eq, canon, moves, act, n, partial, V)
+    return A, A * groups, A * elements, np.zeros(len(V))
+
+
+def _exact_counts(V: np.ndarray, act: np.ndarray, n: np.ndarray, groups: np.ndarray,
+                  elements: np.ndarray) -> bool:
+    """Whether every count of these walks is an integer below 2**53, so float sums and
+    products of them are exact in any order: tiles ``V`` and partial tiles are whole words,
+    factors, groups and elements whole numbers, and a walk delivers at most ``V`` per
+    iteration of its loops, each word costing at most ``max(groups, elements)``.  (The bound
+    is computed in floats: below 2**52 it is below 2**53 despite rounding.)"""
+    iterations = np.prod(np.where(act, n, 1).astype(float), axis=1)
+    return bool(np.all(V * iterations * np.maximum(groups, elements) < 2.0**52))
+
+
+def _walk_links(eq, canon, moves, act, n, partial, V, effect, g_link, n_link, groups, elements):
+    """:func:`_walk` where steps link (``eq``, ``canon`` from its move keys).
 
     State = (remembered direction, kind of the last delta).  Direction 0 = none,
     k+1 = ``tau_k`` (canonical: first loop with that move); kind 0 = empty,
@@ -1008,17 +1085,9 @@ def _walk(tau, moves, act, n, partial, V, effect, g_link, n_link, groups, elemen
     walk over the loops processed so far reaches from ``s``; ``G[:, b, s]`` what it
     accumulates: child deliveries, parent accesses, multicast-weighted parent
     accesses, link transfers (a delivered word costs 1, the groups, the elements or
-    nothing in each, unless a link replaces the access).  ``tau[r, b, j]`` is rank-major.
+    nothing in each, unless a link replaces the access).
     """
-    _, B, m = tau.shape
-    if m == 0:
-        return V, V * groups, V * elements, np.zeros(B)
-    key = _move_keys(tau)
-    eq = key[:, :, None] == key[:, None, :]  # [b, k, j]: steps k and j move the tile alike
-    canon = np.argmax(eq, axis=1)
-    if not effect.any():  # no links: the kind of delta never matters, only the direction
-        A = V + _walk_directions(eq, canon, moves, act, n, partial, V)
-        return A, A * groups, A * elements, np.zeros(B)
+    B, m = moves.shape
     S = 3 * (m + 1)
     states = np.arange(S)
     direction, kind_before = np.divmod(states, 3)
@@ -1087,9 +1156,10 @@ def _step_tables(eq, canon, moves, partial, V, direction: np.ndarray):
     same = np.take(same_dir, direction, axis=2)
     moving = moves.T[:, :, None]
     cont = same | (direction == 0)
-    # where the step moves, the partial tile if it continues else the whole one; else 0 (both
-    # choices zeroed beforehand where it does not move: one selection over the [m, B, S] table)
-    delta = np.where(cont, np.where(moving, partial.T[:, :, None], 0.0), np.where(moving, V[None, :, None], 0.0))
+    # where the step moves, the partial tile if it continues else the whole one; else 0 (tiles are
+    # finite and >= 0, so a product with the 0/1 flags is that selection, one pass fewer)
+    delta = np.where(cont, partial.T[:, :, None], V[None, :, None])
+    delta *= moving
     after = same * direction  # a move keeps a remembered direction it continues, else forgets it...
     after[:, :, direction == 0] = (canon.T + 1)[:, :, None]  # ...and a first move is remembered
     return moving, cont, delta, np.where(moving, after, direction)
@@ -1110,9 +1180,27 @@ def _walk_directions(eq, canon, moves, act, n, partial, V) -> np.ndarray:
     G = np.zeros((B, m + 1))
     for j in range(m):
         after = np.take(nxt[j], F)
-        G = G + scale[j] * (np.take(delta[j], F) + np.take(G, after))
+        step = np.take(delta[j], F)  # G + scale * (delta + G[after]), without temporaries
+        step += np.take(G, after)
+        step *= scale[j]
+        step += G
+        G = step
         F = np.take(F, after)
     return G[:, 0]
+
+
+def _fold_last(op: np.ufunc, x: np.ndarray) -> np.ndarray:
+    """``op.reduce(x, axis=-1)`` (float64 or int64 ``x``), the same numbers, as ``op`` of the
+    last axis' planes in order: numpy's reduction runs an inner loop per output element, ~5x
+    slower over a short axis such as the tensors of [B, L, T].  Numpy adds fewer than 8 terms
+    in order too (from 8 it sums pairwise: then its own reduction runs)."""
+    n = x.shape[-1]
+    if not 2 <= n < 8:
+        return op.reduce(x, axis=-1)
+    out = op(x[..., 0], x[..., 1])
+    for i in range(2, n):
+        op(out, x[..., i], out=out)
+    return out
 
 
 def _ceil_div(words: np.ndarray, block: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..core.architecture import Architecture
 from ..core.problem import Problem
-from ..engine.batch import MappingBatch, _rank_planes, _Shape, _tensor_words
+from ..engine.batch import MappingBatch, _fold_last, _rank_planes, _Shape, _tensor_words
 from ..engine.counts import words_per_element
 from ..errors import SbmodelError
 from .constraints import Constraints, LevelConstraints, merge_level
@@ -512,7 +512,10 @@ class MapSpace:
         words then run over contiguous rows of ``B``) of every level, from the factors ``[B, L, D]``:
         the running product over levels of temporal x spatial factors."""
         L = temporal.shape[1]
-        ext = np.ascontiguousarray((temporal * spatial).transpose(2, 1, 0))
+        # the product written straight into the transposed layout (copying a transposed product
+        # is several times slower on large batches)
+        ext = np.empty(temporal.shape[::-1], np.result_type(temporal, spatial))
+        np.multiply(temporal.transpose(2, 1, 0), spatial.transpose(2, 1, 0), out=ext)
         for l in range(1, L):
             ext[:, l] *= ext[:, l - 1]
         return ext
@@ -520,7 +523,7 @@ class MapSpace:
     def _tile_planes(self, ext: np.ndarray, levels: np.ndarray | slice) -> np.ndarray:
         """Dense tile words ``[T, levels, B]`` at ``levels`` from extents ``ext[D, L, B]``
         (:meth:`_extents`), by the engine's kernel over these dimension-major planes."""
-        planes = np.ascontiguousarray(ext[:, levels])  # no copy for a slice of levels
+        planes = ext[:, levels]  # a slice of levels: a view, each dimension's plane still one contiguous block
         return _tensor_words(self._shape, _rank_planes(self._shape, planes), planes)
 
     @cached_property
@@ -545,8 +548,8 @@ class MapSpace:
         # fanouts: elsewhere the spatial factors are fixed to 1, checked above
         fans = self._fan_levels
         sf_fan, ax = sf[:, fans], batch.spatial_axis[:, fans]
-        ok &= (np.prod(np.where(ax == 0, sf_fan, 1), axis=2) <= self.fanout[None, fans, 0]).all(axis=1)
-        ok &= (np.prod(np.where(ax == 1, sf_fan, 1), axis=2) <= self.fanout[None, fans, 1]).all(axis=1)
+        ok &= (_fold_last(np.multiply, np.where(ax == 0, sf_fan, 1)) <= self.fanout[None, fans, 0]).all(axis=1)
+        ok &= (_fold_last(np.multiply, np.where(ax == 1, sf_fan, 1)) <= self.fanout[None, fans, 1]).all(axis=1)
         ok &= ((self.keep_rule[None] == 0) | (batch.keep == (self.keep_rule[None] > 0))).all(axis=(1, 2))
         if self.min_utilization > 0:
             ok &= self.utilization(batch) >= self.min_utilization - 1e-12
