@@ -32,7 +32,7 @@ def _factor_chunks(space: MapSpace, chunk: int = FACTOR_CHUNK, first: int | None
     that small and double up to ``chunk`` (a caller that may stop early checks fewer rows)."""
     sizes = [len(t) if t is not None else 0 for t in space.tables]
     total = prod(max(s, 1) for s in sizes)
-    base = np.where(space.fixed > 0, space.fixed, 1)
+    base = space.smallest_factors
     radix = np.cumprod([1] + [max(s, 1) for s in sizes[:-1]])
     start, size = 0, first or chunk
     while start < total:

@@ -343,7 +343,7 @@ class MapSpace:
         Rows come from ``tables`` (default: :attr:`tables`, every factorisation)."""
         L, D = self.L, self.D
         tables = self.tables if tables is None else tables
-        halves = np.repeat(np.where(self.fixed > 0, self.fixed, 1).reshape(2, 1, L, D), n, axis=1)
+        halves = np.repeat(self.smallest_factors.reshape(2, 1, L, D), n, axis=1)
         for d in range(D):
             free = self.free_slots[d]
             if free.size == 0:
@@ -352,6 +352,14 @@ class MapSpace:
             drawn = table[rng.integers(0, len(table), n)] if table is not None else self._sample_primes(d, n, rng)
             halves[free // L, :, free % L, d] = drawn.T
         return halves
+
+    @cached_property
+    def smallest_factors(self) -> np.ndarray:
+        """``[2L, D]``: each slot's smallest factor, its fixed one or else 1 (read-only): where
+        sampling and enumeration start, and the least any mapping has."""
+        out = np.where(self.fixed > 0, self.fixed, 1)
+        out.flags.writeable = False
+        return out
 
     @cached_property
     def _sampling_tables(self) -> list[np.ndarray | None]:
@@ -376,7 +384,7 @@ class MapSpace:
         """``[rows]``: factor-table rows of dimension ``d`` (its free slots) whose tiles fit every
         bounded buffer with the other dimensions at their smallest factors (1, or fixed) and only
         the tensors each level must keep (see :attr:`_sampling_tables`)."""
-        factors = np.repeat(np.where(self.fixed > 0, self.fixed, 1)[None], len(rows), axis=0)  # [n, 2L, D]
+        factors = np.repeat(self.smallest_factors[None], len(rows), axis=0)  # [n, 2L, D]
         factors[:, self.free_slots[d], d] = rows
         return self.mandatory_tiles_fit(factors)
 

@@ -133,7 +133,7 @@ def test_sampling_tables_drop_only_rows_that_can_never_fit():
     assert any(len(pruned) < len(full) for full, pruned in zip(space.tables, space._sampling_tables))
     rng = np.random.default_rng(3)
     # draws from the full tables (as before pruning); the rows of those that fit must all survive
-    halves = np.repeat(np.where(space.fixed > 0, space.fixed, 1).reshape(2, 1, L, space.D), n, axis=1)
+    halves = np.repeat(space.smallest_factors.reshape(2, 1, L, space.D), n, axis=1)
     for d, full in enumerate(space.tables):
         slots = space.free_slots[d]
         halves[slots // L, :, slots % L, d] = full[rng.integers(0, len(full), n)].T
