@@ -51,6 +51,7 @@ def test_text_output_shows_the_mapping_and_search(reference_dir):
 @pytest.mark.parametrize("extra, message", [
     (["--budget", "0"], "--budget must be at least 1"),
     (["--objective", "area"], "unknown objective"),
+    (["--restarts", "-1"], "--restarts must be 0 or more"),
 ])
 def test_bad_options_are_one_clear_line(reference_dir, extra, message):
     ert, inputs = v4_mapper_inputs(reference_dir, "case_v4_ispass20_05-mapper-conv1d_oc-3level", "ref-output/null")
@@ -67,3 +68,18 @@ def test_bad_constraint_file_is_one_clear_line(reference_dir, tmp_path):
     p = run("timeloop", "map", "--json", "--ert", ert, inputs, str(bad))
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert "does not divide" in p.stderr and p.stderr.strip().count("\n") == 0
+
+
+def test_evaluate_with_restarts_is_never_worse_than_one_descent():
+    """``--restarts`` through the console script: the best of two descents, the first of which is
+    the plain search, so its energy-delay product is at most the plain one's."""
+    from tests.conftest import ROOT
+
+    def edp(*extra):
+        p = run("evaluate", str(ROOT / "arch_specs/simple_ws.yaml"), str(ROOT / "workloads/resnet18.yaml"),
+                "--layers", "layer3.0.downsample.0", "--budget", "4000", "--format", "json", *extra)
+        assert p.returncode == 0, p.stderr
+        totals = json.loads(p.stdout)["totals"]
+        return totals["energy_pJ"] * totals["cycles"]
+
+    assert edp("--restarts", "1") <= edp()

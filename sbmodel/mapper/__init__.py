@@ -16,7 +16,7 @@ __all__ = ["search", "SearchResult", "OBJECTIVES", "MapSpace", "Constraints", "L
            "MappingCache", "DEFAULT_CACHE", "find_mapping"]
 
 
-def find_mapping(problem, arch, objective="edp", *, budget: int = 20_000, seed: int = 0,
+def find_mapping(problem, arch, objective="edp", *, budget: int = 20_000, seed: int = 0, restarts: int = 0,
                  constraints: Constraints | None = None, cache: MappingCache | None = DEFAULT_CACHE):
     """Search a mapping for one layer, reusing a cached result for an identical
     (architecture, layer shape, statistics, settings).  The best candidates are evaluated
@@ -26,12 +26,13 @@ def find_mapping(problem, arch, objective="edp", *, budget: int = 20_000, seed: 
 
     key = None
     if cache is not None:
-        key = cache.key(arch, problem, objective=objective, budget=budget, seed=seed, constraints=constraints)
+        key = cache.key(arch, problem, objective=objective, budget=budget, seed=seed, restarts=restarts,
+                        constraints=constraints)
         hit = cache.get(key)
         if hit is not None:
             return hit
     found = map_layer(problem, arch, objective, constraints=constraints, sparse=arch.sparse, budget=budget,
-                      seed=seed).mapping
+                      seed=seed, restarts=restarts).mapping
     if cache is not None:
         cache.put(key, found)
     return found

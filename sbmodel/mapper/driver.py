@@ -268,19 +268,21 @@ def map_layer(
     sparse: "SparseSpec | None" = None,
     budget: int = 20_000,
     seed: int = 0,
+    restarts: int = 0,
     rerank: int | None = None,
     exact_limit: int = 64,
     rounds: int = 2,
 ) -> MapOutcome:
     """Best mapping of one layer, exactly evaluated (see the module doc).  ``budget`` is the
-    number of batch evaluations in all; ``rerank`` the exact evaluations per round (default 4
+    number of batch evaluations in all (per search); ``restarts`` more descents of each search
+    (:func:`~sbmodel.mapper.search.search`); ``rerank`` the exact evaluations per round (default 4
     for dense designs, 16 for sparse ones)."""
     names = objective_names(objective)
     is_sparse = sparse is not None and not sparse.empty
     exact = _Exact(problem, arch, sparse if is_sparse else None, names)
     if not is_sparse:
         top = rerank or 4
-        found = search(problem, arch, names, constraints=constraints, budget=budget, seed=seed,
+        found = search(problem, arch, names, constraints=constraints, budget=budget, seed=seed, restarts=restarts,
                        keep_top=top, elite=max(16, top))
         exact.evaluate(found.top)
         return _outcome(exact, found, problem)
@@ -289,7 +291,7 @@ def map_layer(
     if exact_batch is not None:
         # gating/skipping without formats: the vectorised sparse evaluator is exact and tiles are
         # stored uncompressed, so the dense capacity check is the real one
-        found = search(problem, arch, names, constraints=constraints, budget=budget, seed=seed,
+        found = search(problem, arch, names, constraints=constraints, budget=budget, seed=seed, restarts=restarts,
                        evaluator=exact_batch, keep_top=max(1, rerank or 4), elite=16)
         exact.evaluate(found.top)
         return _outcome(exact, found, problem)
@@ -307,7 +309,7 @@ def map_layer(
         # those fits either do the surrogate rounds run, from that calibration.
         pool = max(16, top)
         try:
-            found = search(problem, arch, names, constraints=constraints, budget=budget, seed=seed,
+            found = search(problem, arch, names, constraints=constraints, budget=budget, seed=seed, restarts=restarts,
                            keep_top=top, elite=pool)
         except SbmodelError:  # no dense tile fits: only the compressed ones may
             found = None
@@ -335,7 +337,7 @@ def map_layer(
             if exact.results:
                 break
         found = search(problem, arch, names, constraints=constraints, budget=max(1, budget // rounds),
-                       seed=seed + round_, space=space, evaluator=cal.surrogate(base), keep_top=top,
+                       seed=seed + round_, restarts=restarts, space=space, evaluator=cal.surrogate(base), keep_top=top,
                        elite=max(16, top), patience=SURROGATE_PATIENCE)
         fresh = exact.evaluate(found.top)
         if round_ + 1 < rounds or not exact.results:
@@ -345,7 +347,7 @@ def map_layer(
         # within the physical fanouts (spatial skipping then only leaves instances idle)
         try:
             plain = search(problem, arch, names, constraints=constraints, budget=max(1, budget // rounds),
-                           seed=seed, keep_top=top, elite=max(16, top))
+                           seed=seed, restarts=restarts, keep_top=top, elite=max(16, top))
         except SbmodelError:
             plain = None
         if plain is not None:

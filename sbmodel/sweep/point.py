@@ -150,7 +150,8 @@ def run_point(sweep: Sweep, task: PointTask, cache_dir: str | None) -> PointOutc
         work = mat.workload(task.choices)
         result = evaluate(
             arch, work, mappings=sweep.mapping,
-            mapper=lambda problem, a: find_mapping(problem, a, m.objective, budget=m.budget, seed=m.seed, cache=cache),
+            mapper=lambda problem, a: find_mapping(problem, a, m.objective, budget=m.budget, seed=m.seed,
+                                                   restarts=m.restarts, cache=cache),
             jobs=1,
         )
         rows = result_rows(result, area_proxy(arch))

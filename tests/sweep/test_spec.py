@@ -106,6 +106,9 @@ def test_unknown_top_key(make_sweep):
 def test_wrong_type(make_sweep):
     err = _error(make_sweep, None, mapper={"budget": "many"})
     assert err.yaml_path == "sweep.mapper.budget" and "expected an integer" in err.message
+    err = _error(make_sweep, None, mapper={"restarts": -1})
+    assert err.yaml_path == "sweep.mapper.restarts" and "must be at least 0 (got -1)" in err.message
+    assert err.line is not None
 
 
 def test_sampling_rules(make_sweep):
