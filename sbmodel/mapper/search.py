@@ -373,11 +373,11 @@ def _descend(s: Searcher, space: MapSpace, budget: int, rng: np.random.Generator
     """One descent into ``s.pool``: random phase, then best-first neighbourhood expansion with
     random kicks (module doc)."""
     expand, kicks = _effort(budget, s.pool.size, batch)
-    start = s.evaluations  # evaluations of earlier descents
-    # 1. random phase
-    target = start + max(1, int(budget * explore))
+    # 1. random phase: `quota` evaluations on top of those of earlier descents
+    quota = max(1, int(budget * explore))
+    target = s.evaluations + quota
     rounds = drawn = 0
-    draw = min(batch, max(256, 4 * (target - start)))
+    draw = min(batch, max(256, 4 * quota))
     while s.evaluations < target and rounds < 400:
         if s.pool.count == 0 and drawn >= GIVE_UP_AFTER:
             return  # nothing fits: the caller reports it
