@@ -912,7 +912,10 @@ def _for_layer(lc: LevelConstraints, problem: Problem) -> LevelConstraints:
 
 def _pick(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A uniformly random true column per row of ``mask`` (-1 where none)."""
-    score = np.where(mask, rng.random(mask.shape), -1.0)
+    # draws in [0, 1) where true, lowered to [-1, 0) where false (in place: several times
+    # faster than np.where(mask, draws, -1.0)); the argmax is the same true column
+    score = rng.random(mask.shape)
+    score -= ~mask
     out = np.argmax(score, axis=1)
     # a row has a true column iff its best score is one of the draws (>= 0): one gather, no pass over mask
     return np.where(score[np.arange(mask.shape[0]), out] >= 0, out, -1)
