@@ -153,3 +153,18 @@ def test_sampling_from_pruned_tables_fits_far_more_often():
     drawn = space.sample(4_096, np.random.default_rng(0), fitting=True)
     assert drawn.size > 0.15 * 4_096  # 24 % do (5 % of draws from the full tables)
     assert space.valid(drawn).mean() > 0.5
+
+
+def test_pick_draws_a_true_column_per_row_and_minus_one_where_there_is_none():
+    from sbmodel.mapper.space import _pick
+
+    rng = np.random.default_rng(7)
+    mask = rng.random((4000, 6)) < 0.3
+    mask[:50] = False  # rows without a true column
+    picked = _pick(mask, rng)
+    has = mask.any(axis=1)
+    assert (picked[~has] == -1).all()
+    assert mask[np.nonzero(has)[0], picked[has]].all()
+    # uniform over the true columns: rows with all six true pick each column about equally often
+    full = _pick(np.ones((60_000, 6), bool), rng)
+    assert np.abs(np.bincount(full, minlength=6) / full.size - 1 / 6).max() < 0.01
