@@ -17,22 +17,25 @@ __all__ = ["search", "SearchResult", "OBJECTIVES", "MapSpace", "Constraints", "L
 
 
 def find_mapping(problem, arch, objective="edp", *, budget: int = 20_000, seed: int = 0, restarts: int = 0,
-                 constraints: Constraints | None = None, cache: MappingCache | None = DEFAULT_CACHE):
+                 imperfect: bool = False, constraints: Constraints | None = None,
+                 cache: MappingCache | None = DEFAULT_CACHE):
     """Search a mapping for one layer, reusing a cached result for an identical
     (architecture, layer shape, statistics, settings).  The best candidates are evaluated
     exactly (every stage: sparsity, repetition) and must fit the hardware; on a sparse design
-    the search runs on a calibrated surrogate (:func:`.driver.map_layer`)."""
+    the search runs on a calibrated surrogate (:func:`.driver.map_layer`).  ``imperfect`` also
+    tries residual (imperfectly factorised) mappings (:mod:`.imperfect`)."""
     from .driver import map_layer
 
     key = None
     if cache is not None:
+        extra = {"imperfect": True} if imperfect else {}  # keys of perfect searches stay as they were
         key = cache.key(arch, problem, objective=objective, budget=budget, seed=seed, restarts=restarts,
-                        constraints=constraints)
+                        constraints=constraints, **extra)
         hit = cache.get(key)
         if hit is not None:
             return hit
     found = map_layer(problem, arch, objective, constraints=constraints, sparse=arch.sparse, budget=budget,
-                      seed=seed, restarts=restarts).mapping
+                      seed=seed, restarts=restarts, imperfect=imperfect).mapping
     if cache is not None:
         cache.put(key, found)
     return found

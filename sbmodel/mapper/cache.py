@@ -58,15 +58,26 @@ def problem_key(problem: Problem) -> Any:
 
 
 def mapping_to_json(m: Mapping) -> list[dict[str, Any]]:
-    return [{"temporal": [[lp.dim, lp.factor] for lp in lm.temporal],
-             "spatial": [[lp.dim, lp.factor, lp.axis] for lp in lm.spatial],
+    """Loops as ``[dim, factor]`` (temporal) and ``[dim, factor, axis]`` (spatial), with the
+    residual appended when a loop has one (imperfect factorisation)."""
+    def tail(lp: Loop) -> list[int]:
+        return [] if lp.residual is None else [lp.residual]
+
+    return [{"temporal": [[lp.dim, lp.factor, *tail(lp)] for lp in lm.temporal],
+             "spatial": [[lp.dim, lp.factor, lp.axis, *tail(lp)] for lp in lm.spatial],
              "keep": sorted(lm.keep)} for lm in m.levels]
 
 
 def mapping_from_json(data: list[dict[str, Any]], source: str = "cache") -> Mapping:
+    def temporal(d: str, f: int, residual: int | None = None) -> Loop:
+        return Loop(d, f, residual=residual)
+
+    def spatial(d: str, f: int, a: str, residual: int | None = None) -> Loop:
+        return Loop(d, f, residual=residual, axis=a)
+
     return Mapping(tuple(
-        LevelMapping(temporal=tuple(Loop(d, f) for d, f in lv["temporal"]),
-                     spatial=tuple(Loop(d, f, axis=a) for d, f, a in lv["spatial"]),
+        LevelMapping(temporal=tuple(temporal(*lp) for lp in lv["temporal"]),
+                     spatial=tuple(spatial(*lp) for lp in lv["spatial"]),
                      keep=frozenset(lv["keep"]))
         for lv in data), source=source)
 

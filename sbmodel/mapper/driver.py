@@ -56,6 +56,7 @@ from ..engine.results import LayerResult
 from ..errors import EvaluationError, SbmodelError
 from .constraints import Constraints
 from .exhaustive import count_mappings, enumerate_mappings
+from .imperfect import compute_steps, padded_problems, residual_mapping
 from .search import Evaluator, Objective, SearchResult, dense_evaluator, metric, objective_names, rank, search
 from .space import MapSpace
 
@@ -272,29 +273,34 @@ def map_layer(
     rerank: int | None = None,
     exact_limit: int = 64,
     rounds: int = 2,
+    imperfect: bool = False,
 ) -> MapOutcome:
     """Best mapping of one layer, exactly evaluated (see the module doc).  ``budget`` is the
     number of batch evaluations in all (per search); ``restarts`` more descents of each search
     (:func:`~sbmodel.mapper.search.search`); ``rerank`` the exact evaluations per round (default 4
-    for dense designs, 16 for sparse ones)."""
+    for dense designs, 16 for sparse ones).  ``imperfect`` also searches padded copies of the
+    layer and evaluates their best mappings with residual loops (:mod:`.imperfect`); the
+    perfect candidates stay in the running, so it never returns a worse mapping."""
     names = objective_names(objective)
     is_sparse = sparse is not None and not sparse.empty
     exact = _Exact(problem, arch, sparse if is_sparse else None, names)
-    if not is_sparse:
+    exact_batch = _sparse_batch_evaluator(problem, arch, sparse) if is_sparse else None
+    if imperfect and is_sparse and exact_batch is None:
+        raise SbmodelError(
+            "imperfect factorisation is searched on dense designs and on sparse ones that gate or skip "
+            "without compressed formats; this design stores compressed tensors")
+    if not is_sparse or exact_batch is not None:
+        # dense designs: the batch evaluator is exact.  Gating/skipping without formats: the
+        # vectorised sparse evaluator is exact and tiles are stored uncompressed, so the dense
+        # capacity check is the real one
         top = rerank or 4
         found = search(problem, arch, names, constraints=constraints, budget=budget, seed=seed, restarts=restarts,
-                       keep_top=top, elite=max(16, top))
+                       evaluator=exact_batch, keep_top=top, elite=max(16, top))
         exact.evaluate(found.top)
+        if imperfect:
+            _imperfect_candidates(exact, problem, arch, names, constraints, budget, seed, restarts, sparse)
         return _outcome(exact, found, problem)
     top = rerank or sparse_rerank(budget)
-    exact_batch = _sparse_batch_evaluator(problem, arch, sparse)
-    if exact_batch is not None:
-        # gating/skipping without formats: the vectorised sparse evaluator is exact and tiles are
-        # stored uncompressed, so the dense capacity check is the real one
-        found = search(problem, arch, names, constraints=constraints, budget=budget, seed=seed, restarts=restarts,
-                       evaluator=exact_batch, keep_top=max(1, rerank or 4), elite=16)
-        exact.evaluate(found.top)
-        return _outcome(exact, found, problem)
     cal = Calibration.initial(problem, arch, sparse)
     slack = fanout_slack(problem, sparse)
     found: SearchResult | None = None
@@ -354,6 +360,35 @@ def map_layer(
             exact.evaluate(plain.top)
             found = found or plain
     return _outcome(exact, found, problem)
+
+
+def _imperfect_candidates(exact: _Exact, problem: Problem, arch: Architecture, names: tuple[str, ...],
+                          constraints: Constraints | None, budget: int, seed: int, restarts: int,
+                          sparse: "SparseSpec | None") -> None:
+    """Search each padded copy of ``problem`` (:func:`.imperfect.padded_problems`) and evaluate
+    its best mapping, turned into a residual mapping of the real layer, exactly -- unless even a
+    bound of what the padding costs (energy and cycles scaled down by the share of real
+    operations) cannot beat the best exact result so far: the loop-nest analysis of a residual
+    mapping takes 0.02-20 s.  A padded copy the constraints do not allow (fixed factors that
+    do not divide it) or on which nothing fits is passed over."""
+    is_sparse = sparse is not None and not sparse.empty
+    for padded in padded_problems(problem):
+        try:
+            found = search(padded, arch, names, constraints=constraints, budget=budget, seed=seed, restarts=restarts,
+                           evaluator=_sparse_batch_evaluator(padded, arch, sparse) if is_sparse else None)
+        except SbmodelError:
+            continue
+        candidate = residual_mapping(found.mapping, problem)
+        incumbent = exact.best()
+        if incumbent is not None:
+            # the padded energy scaled by the share of real operations, and the residual
+            # mapping's compute steps: what it would cost if nothing else held it back
+            estimate = metric(names[0], found.energy_pJ * problem.operations / padded.operations,
+                              max(compute_steps(candidate, problem), found.cycles * problem.operations
+                                  / padded.operations))
+            if estimate > metric(names[0], incumbent[1].energy_pJ, incumbent[1].cycles):
+                continue
+        exact.evaluate([candidate])
 
 
 def _refine(cal: Calibration, fresh: Sequence[tuple[Mapping, LayerResult]], problem: Problem,

@@ -151,7 +151,7 @@ def run_point(sweep: Sweep, task: PointTask, cache_dir: str | None) -> PointOutc
         result = evaluate(
             arch, work, mappings=sweep.mapping,
             mapper=lambda problem, a: find_mapping(problem, a, m.objective, budget=m.budget, seed=m.seed,
-                                                   restarts=m.restarts, cache=cache),
+                                                   restarts=m.restarts, imperfect=m.imperfect, cache=cache),
             jobs=1,
         )
         rows = result_rows(result, area_proxy(arch))

@@ -6,7 +6,7 @@ sweep:
   architecture: ../../arch_specs/eyeriss_like.yaml   # paths are relative to this file
   workload: ../../workloads/resnet18_sb.yaml
   mapping: my_mappings.yaml               # optional; layers it leaves out are searched
-  mapper: {objective: edp, budget: 20000, seed: 0, restarts: 0}
+  mapper: {objective: edp, budget: 20000, seed: 0, restarts: 0, imperfect: false}
   sampling: {method: grid}                # grid | random | lhs (random/lhs: points, seed)
   parameters:                             # name -> what it sets; names are result columns
     glb_words:
@@ -88,6 +88,7 @@ class MapperSpec(StrictModel):
     budget: int = Field(default=20_000, ge=1)
     seed: int = 0
     restarts: int = Field(default=0, ge=0)
+    imperfect: bool = False
 
 
 class SamplingSpec(StrictModel):

@@ -109,6 +109,8 @@ def test_wrong_type(make_sweep):
     err = _error(make_sweep, None, mapper={"restarts": -1})
     assert err.yaml_path == "sweep.mapper.restarts" and "must be at least 0 (got -1)" in err.message
     assert err.line is not None
+    err = _error(make_sweep, None, mapper={"imperfect": "yes please"})
+    assert err.yaml_path == "sweep.mapper.imperfect" and "expected true or false (got 'yes please')" in err.message
 
 
 def test_sampling_rules(make_sweep):
