@@ -41,6 +41,7 @@ class _State:
     access: list[AccessStats] = field(default_factory=list)
     link_transfers: list[float] = field(default_factory=list)
     prev_spatial_deltas: dict[int, list[ps.BoxSet]] = field(default_factory=dict)
+    prev_spatial_keys: dict[int, list[frozenset]] = field(default_factory=dict)  # ps.key of each
 
     def __post_init__(self) -> None:
         n = self.ndata
@@ -105,6 +106,12 @@ class _Simulator:
         # A temporal iteration needs the last iteration simulated when factors are imperfect.
         self.run_last = nest.imperfect
         self.run_second_last = nest.imperfect
+        # per dimension, the loops over it whose last iteration may be partial (residual_end <
+        # end), with that end; a perfect nest has none, so every iteration is "last global"
+        self.partial = [[(lv, lp.residual_end) for lv, lp in enumerate(nest.loops)
+                         if lp.dim == d and lp.residual_end != lp.end] for d in range(self.ndims)]
+        self.over_dim = [[(lv, lp.residual_end) for lv, lp in enumerate(nest.loops) if lp.dim == d]
+                         for d in range(self.ndims)]
 
     # -- geometry -------------------------------------------------------------------------
     def state(self, loop: int) -> _State:
@@ -115,11 +122,14 @@ class _Simulator:
         return st
 
     def is_last_global(self, start: int, dim: int) -> bool:
-        """True if every loop over ``dim`` from ``start`` outwards is at its last iteration."""
-        loops = self.nest.loops
-        for lv in range(start, len(loops)):
-            lp = loops[lv]
-            if lp.dim == dim and self.indices[lv] + 1 < lp.residual_end:
+        """True if every loop over ``dim`` from ``start`` outwards is at its last iteration.
+        (Only asked when it matters: a dimension without partial loops runs every iteration
+        in full, so the answer cannot change what the caller does.)"""
+        if not self.partial[dim]:
+            return False
+        indices = self.indices
+        for lv, end in self.over_dim[dim]:
+            if lv >= start and indices[lv] + 1 < end:
                 return False
         return True
 
@@ -252,13 +262,14 @@ class _Simulator:
         self.fill_spatial(loop, deltas, table, 0, 0, loop)
         st = self.state(loop)
         level = nest.level_of[loop]
-        without = self.multicast(loop, deltas, {i: set(deltas) for i in range(self.nd)})
+        keys = {idx: [ps.key(b) for b in d] for idx, d in deltas.items()}  # identities, built once
+        without = self.multicast(loop, deltas, keys, {i: set(deltas) for i in range(self.nd)})
         chosen = without
         link = [0.0] * self.nd
         if not all(self.no_link[level]):
             unaccounted = {i: set(deltas) for i in range(self.nd)}
-            self.link_transfers(loop, deltas, unaccounted, link, st)
-            with_links = self.multicast(loop, deltas, unaccounted)
+            self.link_transfers(loop, deltas, keys, unaccounted, link, st)
+            with_links = self.multicast(loop, deltas, keys, unaccounted)
             chosen = []
             for i in range(self.nd):
                 if _total(with_links[i]) < _total(without[i]):
@@ -338,7 +349,7 @@ class _Simulator:
         lx, ly = self.nest.fanout_xy[loop]
         return max(px, lx), max(py, ly)
 
-    def multicast(self, loop: int, deltas: dict[int, list[ps.BoxSet]],
+    def multicast(self, loop: int, deltas: dict[int, list[ps.BoxSet]], keys: dict[int, list[frozenset]],
                   unaccounted: dict[int, set[int]]) -> list[AccessStats]:
         """Group equal deltas: each group is one parent access multicast to its members."""
         h_size, v_size = self._mesh(loop)
@@ -346,10 +357,11 @@ class _Simulator:
         out: list[AccessStats] = []
         for i in range(self.nd):
             groups: dict[object, list[int]] = {}
-            for idx, d in deltas.items():
-                if idx not in unaccounted[i]:
+            own = unaccounted[i]
+            for idx in deltas:
+                if idx not in own:
                     continue
-                k = idx if self.no_multicast[level][i] else ps.key(d[i])
+                k = idx if self.no_multicast[level][i] else keys[idx][i]
                 groups.setdefault(k, []).append(idx)
             stats: AccessStats = {}
             scatter: dict[int, int] = {}
@@ -366,22 +378,24 @@ class _Simulator:
             out.append({(m, scatter[m]): v for (m, _), v in stats.items()})
         return out
 
-    def link_transfers(self, loop: int, deltas: dict[int, list[ps.BoxSet]],
+    def link_transfers(self, loop: int, deltas: dict[int, list[ps.BoxSet]], keys: dict[int, list[frozenset]],
                        unaccounted: dict[int, set[int]], link: list[float], st: _State) -> None:
         """Deltas a child can take from a neighbour that held them one step earlier."""
         h_size, v_size = self._mesh(loop)
         level = self.nest.level_of[loop]
         ignore = self.no_link[level]
-        prev = st.prev_spatial_deltas
+        prev, prev_keys = st.prev_spatial_deltas, st.prev_spatial_keys
         reuse: dict[int, list[bool]] = {}
+        checked = [i for i in range(self.nd) if not ignore[i]]
 
         def compare(cur_idx: int, prev_idx: int) -> None:
             cur = deltas.get(cur_idx)
             old = prev.get(prev_idx)
             if cur is None or old is None:
                 return
-            for i in range(self.nd):
-                if not ignore[i] and cur[i] and ps.same(cur[i], old[i]):
+            ck, ok = keys[cur_idx], prev_keys[prev_idx]
+            for i in checked:  # ps.same(cur[i], old[i]) on the prebuilt keys
+                if cur[i] and len(cur[i]) == len(old[i]) and ck[i] == ok[i]:
                     reuse.setdefault(cur_idx, [False] * self.nd)[i] = True
 
         if v_size > 1:
@@ -406,7 +420,7 @@ class _Simulator:
                 if flags[i]:
                     link[i] += ps.volume(d[i]) * self.epochs
                     unaccounted[i].discard(idx)
-        st.prev_spatial_deltas = deltas
+        st.prev_spatial_deltas, st.prev_spatial_keys = deltas, keys
 
     # -- collection -----------------------------------------------------------------------
     def run(self) -> NestAnalysisResult:

@@ -104,6 +104,12 @@ def translation(a: BoxSet, b: BoxSet) -> tuple[int, ...] | None:
     """
     if not a:
         return None
+    if len(a) == 1 and len(b) == 1:  # one box each (every tile): centre to centre, as below
+        (box_a,), (box_b,) = a, b
+        if any(hi <= lo for lo, hi in box_a) or any(hi <= lo for lo, hi in box_b):
+            return (0,) * len(box_a)
+        return tuple(_round_half_away((blo + bhi - 1) / 2.0 - (alo + ahi - 1) / 2.0)
+                     for (alo, ahi), (blo, bhi) in zip(box_a, box_b))
     rank = len(a[0])
 
     def centroid(s: BoxSet) -> tuple[list[float], int]:
