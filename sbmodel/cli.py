@@ -137,7 +137,7 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
                    help="also try imperfect factorisations (residual loops): each layer is searched padded "
                         "too (badly factoring bounds such as 7 or 1000 rounded up to 8 or 1024) and the best "
                         "padded mapping, run only over the real points, is evaluated exactly; never worse, "
-                        "about 10-20x the search time (dense designs and gating/skipping ones)")
+                        "3-14x the time on ResNet-18 (dense designs and gating/skipping ones)")
 
 
 _RESTARTS_HELP = ("more descents of each layer's search, each from a fresh random phase; the best of all wins "
