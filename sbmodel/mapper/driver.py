@@ -366,11 +366,12 @@ def _imperfect_candidates(exact: _Exact, problem: Problem, arch: Architecture, n
                           constraints: Constraints | None, budget: int, seed: int, restarts: int,
                           sparse: "SparseSpec | None") -> None:
     """Search each padded copy of ``problem`` (:func:`.imperfect.padded_problems`) and evaluate
-    its best mapping, turned into a residual mapping of the real layer, exactly -- unless even a
-    bound of what the padding costs (energy and cycles scaled down by the share of real
-    operations) cannot beat the best exact result so far: the loop-nest analysis of a residual
-    mapping takes 0.02-20 s.  A padded copy the constraints do not allow (fixed factors that
-    do not divide it) or on which nothing fits is passed over."""
+    its best mapping, turned into a residual mapping of the real layer, exactly -- unless its
+    estimate (the padded energy scaled by the share of real operations; cycles no fewer than
+    the residual mapping's compute steps) cannot beat the best exact result so far: the
+    loop-nest analysis of a residual mapping takes from 0.01 s to about a minute.  A padded
+    copy the constraints do not allow (fixed factors that do not divide it) or on which
+    nothing fits is passed over."""
     is_sparse = sparse is not None and not sparse.empty
     for padded in padded_problems(problem):
         try:
