@@ -44,6 +44,8 @@ def _add_timeloop(sub: argparse._SubParsersAction) -> None:
                            help="candidate mappings evaluated by the search (default: 40000)")
             q.add_argument("--seed", type=int, default=0, help="random seed of the search (default: 0)")
             q.add_argument("--restarts", type=int, default=0, metavar="N", help=_RESTARTS_HELP)
+            q.add_argument("--imperfect", action="store_true", help=_IMPERFECT_HELP + "; on by itself "
+                           "when the inputs ask for Timeloop's Ruby map space (mapspace: {template: ruby})")
 
 
 def _timeloop_run(args: argparse.Namespace) -> int:
@@ -72,10 +74,11 @@ def _timeloop_map(args: argparse.Namespace) -> int:
     _check_search_options(args)
     spec = load_timeloop_inputs(args.files, ert=args.ert)
     constraints = parse_constraints(spec.document, spec.problem, spec.architecture)
-    objective = (tuple(m.strip() for m in args.objective.split(",")) if args.objective
-                 else parse_mapper_settings(spec.document).objective)
+    settings = parse_mapper_settings(spec.document)
+    objective = tuple(m.strip() for m in args.objective.split(",")) if args.objective else settings.objective
     outcome = map_layer(spec.problem, spec.architecture, objective, constraints=constraints, sparse=spec.sparse,
-                        budget=args.budget, seed=args.seed, restarts=args.restarts)
+                        budget=args.budget, seed=args.seed, restarts=args.restarts,
+                        imperfect=args.imperfect or settings.imperfect)
     if args.json:
         print(timeloop_json(outcome.result))
     else:
@@ -133,12 +136,13 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
                    help="candidate mappings evaluated per layer shape (default: 20000)")
     g.add_argument("--seed", type=int, default=0, help="random seed of the search (default: 0)")
     g.add_argument("--restarts", type=int, default=0, metavar="N", help=_RESTARTS_HELP)
-    g.add_argument("--imperfect", action="store_true",
-                   help="also try imperfect factorisations (residual loops): each layer is searched padded "
-                        "too (badly factoring bounds such as 7 or 1000 rounded up to 8 or 1024) and the best "
-                        "padded mapping, run only over the real points, is evaluated exactly; never worse, "
-                        "3-14x the time on ResNet-18 (dense designs and gating/skipping ones)")
+    g.add_argument("--imperfect", action="store_true", help=_IMPERFECT_HELP)
 
+
+_IMPERFECT_HELP = ("also try imperfect factorisations (residual loops): each layer is searched padded too (badly "
+                   "factoring bounds such as 7 or 1000 rounded up to 8 or 1024) and the best padded mapping, run "
+                   "only over the real points, is evaluated exactly; never worse, 3-14x the time on ResNet-18 "
+                   "(dense designs and gating/skipping ones)")
 
 _RESTARTS_HELP = ("more descents of each layer's search, each from a fresh random phase; the best of all wins "
                   "(default: 0).  Single descents can settle in different local optima: on designs with 1-word "

@@ -53,12 +53,16 @@ class MapperSettings:
     """What ``sbmodel timeloop map`` takes from the inputs' ``mapper`` section."""
 
     objective: tuple[str, ...]  # lexicographic: first metric first
+    imperfect: bool = False  # ``mapspace: {template: ruby}``: residual (imperfect) factors allowed
 
 
 def parse_mapper_settings(doc: TimeloopDocument) -> MapperSettings:
     """Timeloop's rule: ``optimization_metric`` (one string), else ``optimization_metrics`` (a list),
     else EDP.  The search algorithm, threads, timeout and victory condition are Timeloop's own and
-    are ignored: sbmodel runs its own search."""
+    are ignored: sbmodel runs its own search.  A ``mapspace`` section with ``template: ruby``
+    (Timeloop's Ruby map space, imperfect factors) turns on sbmodel's imperfect search."""
+    space = doc.get("mapspace") if "mapspace" in doc.sections else doc.get("mapspace_constraints")
+    imperfect = isinstance(space, dict) and str(space.get("template", "")).lower() == "ruby"
     mapper = doc.get("mapper") or {}
     file = doc.file_of("mapper")
     if not isinstance(mapper, dict):
@@ -70,7 +74,7 @@ def parse_mapper_settings(doc: TimeloopDocument) -> MapperSettings:
     elif isinstance(mapper.get("optimization_metrics"), list):
         metrics = list(mapper["optimization_metrics"])
     if not metrics:
-        return MapperSettings(("edp",))
+        return MapperSettings(("edp",), imperfect)
     out = []
     for m in metrics:
         name = OBJECTIVE_NAMES.get(str(m).lower())
@@ -79,7 +83,7 @@ def parse_mapper_settings(doc: TimeloopDocument) -> MapperSettings:
                             file=file, yaml_path="mapper.optimization_metrics")
         if name not in out:
             out.append(name)
-    return MapperSettings(tuple(out))
+    return MapperSettings(tuple(out), imperfect)
 
 
 def constraint_sections(doc: TimeloopDocument) -> list[tuple[str, Any, str | None]]:

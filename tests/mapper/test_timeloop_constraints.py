@@ -89,3 +89,13 @@ def test_space_rejects_impossible_constraints():
         MapSpace(small_conv(), arch, Constraints({"L9": LevelConstraints()}))
     with pytest.raises(SbmodelError, match="both kept and bypassed"):
         LevelConstraints(keep=frozenset({"Inputs"}), bypass=frozenset({"Inputs"}))
+
+
+def test_the_ruby_map_space_asks_for_imperfect_factors():
+    """Timeloop's ``mapspace: {template: ruby}`` searches residual factors: sbmodel's imperfect
+    search; the default (uber) and constraint lists do not."""
+    assert parse_mapper_settings(doc(mapspace={"template": "ruby"})).imperfect
+    assert parse_mapper_settings(doc(mapspace_constraints={"template": "Ruby", "targets": []})).imperfect
+    assert not parse_mapper_settings(doc(mapspace={"template": "uber"})).imperfect
+    assert not parse_mapper_settings(doc(mapspace=[{"target": "Buffer", "type": "temporal"}])).imperfect
+    assert not parse_mapper_settings(doc()).imperfect
