@@ -106,12 +106,12 @@ class _Simulator:
         # A temporal iteration needs the last iteration simulated when factors are imperfect.
         self.run_last = nest.imperfect
         self.run_second_last = nest.imperfect
-        # per dimension, the loops over it whose last iteration may be partial (residual_end <
-        # end), with that end; a perfect nest has none, so every iteration is "last global"
-        self.partial = [[(lv, lp.residual_end) for lv, lp in enumerate(nest.loops)
-                         if lp.dim == d and lp.residual_end != lp.end] for d in range(self.ndims)]
+        # per dimension, its loops with their residual ends, and whether any of them ends early
+        # (residual_end < end); in a perfect nest none does
         self.over_dim = [[(lv, lp.residual_end) for lv, lp in enumerate(nest.loops) if lp.dim == d]
                          for d in range(self.ndims)]
+        self.partial = [any(lp.dim == d and lp.residual_end != lp.end for lp in nest.loops)
+                        for d in range(self.ndims)]
 
     # -- geometry -------------------------------------------------------------------------
     def state(self, loop: int) -> _State:
