@@ -298,7 +298,7 @@ def map_layer(
                        evaluator=exact_batch, keep_top=top, elite=max(16, top))
         exact.evaluate(found.top)
         if imperfect:
-            _imperfect_candidates(exact, problem, arch, names, constraints, budget, seed, restarts, sparse)
+            _imperfect_candidates(exact, problem, arch, names, constraints, budget, seed, restarts)
         return _outcome(exact, found, problem)
     top = rerank or sparse_rerank(budget)
     cal = Calibration.initial(problem, arch, sparse)
@@ -363,20 +363,19 @@ def map_layer(
 
 
 def _imperfect_candidates(exact: _Exact, problem: Problem, arch: Architecture, names: tuple[str, ...],
-                          constraints: Constraints | None, budget: int, seed: int, restarts: int,
-                          sparse: "SparseSpec | None") -> None:
+                          constraints: Constraints | None, budget: int, seed: int, restarts: int) -> None:
     """Search each padded copy of ``problem`` (:func:`.imperfect.padded_problems`) and evaluate
     its best mapping, turned into a residual mapping of the real layer, exactly -- unless its
     estimate (the padded energy scaled by the share of real operations; cycles no fewer than
     the residual mapping's compute steps) cannot beat the best exact result so far: the
     loop-nest analysis of a residual mapping takes from 0.01 s to about a minute.  A padded
     copy the constraints do not allow (fixed factors that do not divide it) or on which
-    nothing fits is passed over."""
-    is_sparse = sparse is not None and not sparse.empty
+    nothing fits is passed over.  ``exact.sparse`` (None on a dense design) picks the evaluator."""
     for padded in padded_problems(problem):
+        evaluator = None if exact.sparse is None else _sparse_batch_evaluator(padded, arch, exact.sparse)
         try:
             found = search(padded, arch, names, constraints=constraints, budget=budget, seed=seed, restarts=restarts,
-                           evaluator=_sparse_batch_evaluator(padded, arch, sparse) if is_sparse else None)
+                           evaluator=evaluator)
         except SbmodelError:
             continue
         candidate = residual_mapping(found.mapping, problem)

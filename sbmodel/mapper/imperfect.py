@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import replace
 from math import prod
 
+import numpy as np
+
 from ..core.mapping import Loop, Mapping, covered_extent
 from ..core.problem import Problem
 from ..errors import SbmodelError
@@ -77,13 +79,8 @@ def residual_mapping(padded: Mapping, problem: Problem) -> Mapping:
             continue
         if span < bound:
             raise SbmodelError(f"the mapping covers {dim}={span}, less than layer {problem.name}'s {bound}")
-        rest = bound - 1
-        digits = []
-        for pl in reversed(own):  # inner to outer
-            rest, digit = divmod(rest, loop_at[pl].factor)
-            digits.append(digit)
-        digits.reverse()  # outer to inner, like `own`
-        for i, (pl, digit) in enumerate(zip(own, digits)):
+        digits = mixed_radix(np.array([bound - 1]), [loop_at[pl].factor for pl in own])[0]
+        for i, (pl, digit) in enumerate(zip(own, digits.tolist())):
             lp = loop_at[pl]
             if i == 0:
                 new[pl] = replace(lp, factor=digit + 1, residual=None) if digit else None
@@ -102,26 +99,32 @@ def residual_mapping(padded: Mapping, problem: Problem) -> Mapping:
     return mapping
 
 
+def mixed_radix(points: np.ndarray, factors: list[int]) -> np.ndarray:
+    """``[len(points), len(factors)]``: each point's digits in the mixed radix of ``factors``
+    (outer to inner, as a dimension's loops count its points; Timeloop's ``covered_extent``)."""
+    digits = np.zeros((points.size, len(factors)), np.int64)
+    rest = points.astype(np.int64)
+    for i in reversed(range(len(factors))):  # inner to outer
+        rest, digits[:, i] = np.divmod(rest, factors[i])
+    return digits
+
+
 def compute_steps(mapping: Mapping, problem: Problem) -> int:
     """Temporal iterations of a (possibly residual) mapping: per dimension, the distinct
     combinations of its temporal loops' indices over the points it covers; the product over
     dimensions.  (A residual spatial loop leaves instances idle but takes no fewer steps.)"""
+    loops = [lp for _, lp in mapping.loops_outer_to_inner()]
     steps = 1
     for dim, bound in problem.bound.items():
-        own = [lp for _, lp in mapping.loops_outer_to_inner() if lp.dim == dim]
+        own = [lp for lp in loops if lp.dim == dim]
+        temporal = [i for i, lp in enumerate(own) if not lp.spatial]
         if all(lp.residual is None for lp in own):
-            steps *= prod(lp.factor for lp in own if not lp.spatial)
+            steps *= prod(own[i].factor for i in temporal)
             continue
-        seen = set()
-        for point in range(bound):
-            digits = []
-            for lp in reversed(own):  # inner to outer
-                point, digit = divmod(point, lp.factor)
-                if not lp.spatial:
-                    digits.append(digit)
-            seen.add(tuple(digits))
-        steps *= len(seen)
+        digits = mixed_radix(np.arange(bound), [lp.factor for lp in own])[:, temporal]
+        steps *= len(np.unique(digits, axis=0)) if temporal else 1
     return steps
 
 
-__all__ = ["smooth_ceiling", "padded_problems", "residual_mapping", "compute_steps", "MAX_PADDED_VARIANTS"]
+__all__ = ["smooth_ceiling", "padded_problems", "residual_mapping", "mixed_radix", "compute_steps",
+           "MAX_PADDED_VARIANTS"]

@@ -61,7 +61,7 @@ def parse_mapper_settings(doc: TimeloopDocument) -> MapperSettings:
     else EDP.  The search algorithm, threads, timeout and victory condition are Timeloop's own and
     are ignored: sbmodel runs its own search.  A ``mapspace`` section with ``template: ruby``
     (Timeloop's Ruby map space, imperfect factors) turns on sbmodel's imperfect search."""
-    space = doc.get("mapspace") if "mapspace" in doc.sections else doc.get("mapspace_constraints")
+    space = next((node for name, node, _ in constraint_sections(doc) if name.startswith("mapspace")), None)
     imperfect = isinstance(space, dict) and str(space.get("template", "")).lower() == "ruby"
     mapper = doc.get("mapper") or {}
     file = doc.file_of("mapper")
