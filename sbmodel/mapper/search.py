@@ -13,10 +13,14 @@ batches, then evaluated in batches by :func:`sbmodel.engine.batch.evaluate_batch
   member with its whole single-move neighbourhood (:meth:`MapSpace.neighbourhood`:
   every prime factor moved to every other slot, every pair of loops swapped,
   every split and keep bit changed), screened and evaluated as one batch; when
-  every pool member has been expanded (a local optimum), random kicks of 2-4
+  every pool member has been expanded (a local optimum of single moves), its
+  members' factor trades (:meth:`MapSpace.trades`: a factor of one dimension
+  leaves the array for a buffer while one of another dimension takes its place)
+  are tried, once per member; when those are spent too, random kicks of 2-4
   moves (:meth:`MapSpace.mutate`) of the ``beam`` best restart it.  The search
   ends when the budget is spent or after ``patience`` rounds in a row that
-  change nothing in the pool.  ``restarts`` more such descents may follow, each
+  change nothing in the pool (trade rounds that change nothing do not count).
+  ``restarts`` more such descents may follow, each
   from a fresh random phase (the evaluated set is shared; the best of all wins):
   single descents settle in different local optima from seed to seed, which
   matters on tight designs (1-word registers).  The defaults (10 % random phase, patience 2)
@@ -115,7 +119,8 @@ class Pool:
         self.cycles = np.zeros(0)
         self.position = np.zeros(0, np.int64)
         self.keys = np.zeros(0, np.uint64)
-        self.expanded = np.zeros(0, bool)
+        self.expanded = np.zeros(0, bool)  # single-move neighbourhood built
+        self.traded = np.zeros(0, bool)  # factor trades built
 
     def offer(self, batch: MappingBatch, energy: np.ndarray, cycles: np.ndarray, position: np.ndarray,
               keys: np.ndarray, rows: np.ndarray | None = None) -> bool:
@@ -124,18 +129,20 @@ class Pool:
         if (batch.size if rows is None else rows.size) == 0:
             return False
         before = self.keys.copy()
+        fresh = np.zeros(keys.size, bool)
         if self.batch is None:
-            e, c, p, k, x = energy, cycles, position, keys, np.zeros(keys.size, bool)
+            e, c, p, k, x, t = energy, cycles, position, keys, fresh, fresh
         else:
             e = np.concatenate([self.energy, energy])
             c = np.concatenate([self.cycles, cycles])
             p = np.concatenate([self.position, position])
             k = np.concatenate([self.keys, keys])
-            x = np.concatenate([self.expanded, np.zeros(keys.size, bool)])
+            x = np.concatenate([self.expanded, fresh])
+            t = np.concatenate([self.traded, fresh])
         order = rank(self.objective, e, c, p)[: self.size]
         self.batch = self._merged(batch, order, rows)
-        self.energy, self.cycles, self.position, self.keys, self.expanded = e[order], c[order], p[order], \
-            k[order], x[order]
+        self.energy, self.cycles, self.position, self.keys = e[order], c[order], p[order], k[order]
+        self.expanded, self.traded = x[order], t[order]
         # a key not among the previous ones (pools are small: a direct comparison beats np.isin)
         return bool((self.keys[:, None] != before[None, :]).all(axis=1).any())
 
@@ -393,17 +400,26 @@ def _descend(s: Searcher, space: MapSpace, budget: int, rng: np.random.Generator
         return
     # 2. best-first local search: each round expands the best `expand` pool members not yet
     # expanded (their whole single-move neighbourhoods, screened and evaluated as one batch);
-    # when every member is expanded (a local optimum), `kicks` random 2-4-move kicks of the
-    # `beam` best restart it
+    # when every member is expanded (a local optimum), the best `expand` members not yet
+    # traded get their factor trades; when those are spent too, `kicks` random 2-4-move kicks
+    # of the `beam` best restart it
     stale = 0  # rounds in a row that changed nothing in the pool
     while s.evaluations < budget and stale < patience:
         pool = s.pool
         todo = np.nonzero(~pool.expanded)[0][:expand]
+        untraded = np.nonzero(~pool.traded)[0][:expand]
         if todo.size:
             pool.expanded[todo] = True
             cands, keys = s.screen(space.neighbourhood(pool.batch.take(todo)))
             if cands.size == 0:
                 continue  # nothing new around them: expand the next ones
+        elif untraded.size:  # a local optimum of single moves: try its factor trades
+            pool.traded[untraded] = True
+            cands, keys = s.screen(space.trades(pool.batch.take(untraded)))
+            _, improved = s.consider(cands, limit=budget - s.evaluations, keys=keys)
+            if improved:
+                stale = 0
+            continue  # trades that change nothing do not count against patience
         else:
             parents = pool.batch.take(np.arange(min(pool.count, beam)).repeat(max(1, kicks // beam)))
             kicked = space.mutate(parents, rng, own=True)  # parents and kicks are fresh arrays

@@ -15,7 +15,8 @@ into fixed factors, caps, permutation prefixes, splits and keep rules, and
 offers vectorised operations over :class:`~sbmodel.engine.batch.MappingBatch`
 arrays: :meth:`MapSpace.sample` (random mappings), :meth:`MapSpace.mutate`
 (one random neighbour each), :meth:`MapSpace.neighbourhood` (every single-move
-neighbour), :meth:`MapSpace.valid` (constraints, fanouts, utilisation and
+neighbour), :meth:`MapSpace.trades` (every exchange of factors between the array
+and a buffer), :meth:`MapSpace.valid` (constraints, fanouts, utilisation and
 buffer capacity, before any access analysis) and :meth:`MapSpace.keys`
 (canonical hashes: mappings that differ only in the position of factor-1
 loops, or in the order of the innermost level's loops, are the same mapping).
@@ -125,6 +126,21 @@ def _prime_table(top: int) -> tuple[int, np.ndarray]:
     table = np.stack(columns, axis=1) if columns else np.zeros((top, 1), I64)
     table.flags.writeable = False
     return table.shape[1], table
+
+
+@lru_cache(maxsize=4096)
+def _small_divisors(n: int, cap: int) -> tuple[int, ...]:
+    """Divisors of ``n`` from 2 to ``cap``, ascending."""
+    return tuple(d for d in range(2, min(n, cap) + 1) if n % d == 0)
+
+
+def _divisor_rows(values: np.ndarray, cap: int) -> np.ndarray:
+    """``[len(values), k]``: the divisors from 2 to ``cap`` of each of ``values``, zero-padded."""
+    lists = [_small_divisors(int(v), cap) for v in values]
+    out = np.zeros((len(lists), max(1, max(map(len, lists), default=0))), I64)
+    for row, found in enumerate(lists):
+        out[row, :len(found)] = found
+    return out
 
 
 class MapSpace:
@@ -545,6 +561,8 @@ class MapSpace:
         computed only if a candidate passes them (for the whole batch: gathering the passing
         candidates' extents costs more than the tile sizes of the others)."""
         B, L = batch.size, self.L
+        if B == 0:
+            return np.zeros(0, bool)
         tf, sf = batch.temporal, batch.spatial
         ok = np.ones(B, bool)
         for factors, (low, high) in zip((tf, sf), self._slot_bounds):
@@ -831,6 +849,70 @@ class MapSpace:
         return (np.array(moves_f, I64).reshape(-1, 4), np.array(swaps_t, I64).reshape(-1, 3),
                 np.array(swaps_s, I64).reshape(-1, 3), np.array(ksteps, I64).reshape(-1, 2),
                 np.asarray(self.free_keep, I64).reshape(-1, 2))
+
+    @cached_property
+    def _trade_moves(self) -> tuple[np.ndarray, int]:
+        """The factor trades of :meth:`trades` fixed by the space, as ``(s, t, d_out, d_in)`` rows
+        (a spatial slot, a temporal slot, the dimension leaving the spatial slot and the one
+        entering it: both free in both slots), and the largest factor a spatial slot may take."""
+        L, D = self.L, self.D
+        free = [set(int(s) for s in self.free_slots[d]) for d in range(D)]
+        rows = [(s, t, a, b) for s in range(L, 2 * L) for t in range(L)
+                for a in range(D) if s in free[a] and t in free[a]
+                for b in range(D) if b != a and s in free[b] and t in free[b]]
+        spatial_caps = [int(self.cap[s, d]) for d in range(D) for s in self.free_slots[d] if s >= L]
+        return np.array(rows, I64).reshape(-1, 4), max(spatial_caps, default=1)
+
+    def trades(self, batch: MappingBatch) -> MappingBatch:
+        """Every factor trade of every mapping in ``batch``: a divisor of one dimension's spatial
+        factor goes to a temporal slot while a divisor of another dimension's factor in that slot
+        takes its place in the array (e.g. spatial ``M4 C3`` with a temporal ``M8`` becomes
+        spatial ``M16`` with a temporal ``M2 C3``).  Such trades keep the array about as busy and
+        the buffers about as full, so they reach optima whose single moves all pass through
+        mappings that overflow a fanout or a buffer, or are worse.  The factor that lands in the
+        temporal slot often was a unit loop there, placed anywhere, and where it lands in that
+        level's loop order matters: each trade comes as is, with it innermost and with it
+        outermost (after the level's fixed prefix).  Trades that break a constraint are included
+        (callers filter by :meth:`valid` and :meth:`keys`)."""
+        moves, cap = self._trade_moves
+        if batch.size == 0 or len(moves) == 0:
+            return batch.take(np.zeros(0, I64))
+        halves0 = np.stack([batch.temporal, batch.spatial])  # [2, B, L, D] (see :meth:`_slot`)
+        s, t, a, b = moves.T
+        out_factor = halves0[self._slot(slice(None), s, a)].T  # [B, moves]: what may leave the array
+        in_factor = halves0[self._slot(slice(None), t, b)].T  # what may enter it
+        values, index = np.unique(np.stack([out_factor, in_factor]), return_inverse=True)
+        divisors = _divisor_rows(values, cap)[index.reshape(2, *out_factor.shape)]  # [2, B, moves, k]
+        # every (divisor leaving, divisor entering) pair of every move of every mapping
+        live = (divisors[0][:, :, :, None] > 0) & (divisors[1][:, :, None, :] > 0)
+        parent, move, i, j = np.nonzero(live)
+        if parent.size == 0:
+            return batch.take(np.zeros(0, I64))
+        moved_out, moved_in = divisors[0, parent, move, i], divisors[1, parent, move, j]
+        halves = np.take(halves0, parent, axis=1)
+        rows = np.arange(parent.size)
+        ms, mt, ma, mb = s[move], t[move], a[move], b[move]
+        halves[self._slot(rows, ms, ma)] //= moved_out
+        halves[self._slot(rows, mt, ma)] *= moved_out
+        halves[self._slot(rows, mt, mb)] //= moved_in
+        halves[self._slot(rows, ms, mb)] *= moved_in
+        order = batch.temporal_order[parent]
+        level = order[rows, mt]  # [n, D], innermost first
+        fixed = np.array([len(p) for p in self.prefix], I64)[mt]
+        position = np.argmax(level == ma[:, None], axis=1)
+        movable = position >= fixed  # a dimension in the level's fixed prefix stays where it is
+        variants = [order]
+        for target in (fixed - 0.5, np.full(rows.size, self.D + 0.5)):  # innermost, outermost
+            place = np.broadcast_to(np.arange(self.D, dtype=float), level.shape).copy()
+            place[rows[movable], position[movable]] = target[movable]
+            moved = order.copy()
+            moved[rows, mt] = np.take_along_axis(level, np.argsort(place, axis=1, kind="stable"), axis=1)
+            variants.append(moved)
+        copies = len(variants)
+        return self._build(np.tile(halves[0], (copies, 1, 1)), np.tile(halves[1], (copies, 1, 1)),
+                           np.concatenate(variants), np.tile(batch.spatial_order[parent], (copies, 1, 1)),
+                           np.tile(self.splits(batch)[parent], (copies, 1)),
+                           np.tile(batch.keep[parent], (copies, 1, 1)))
 
     def neighbourhood(self, batch: MappingBatch) -> MappingBatch:
         """Every single-move neighbour of every mapping in ``batch``: each distinct prime of each

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sbmodel.engine.batch import MappingBatch
 from sbmodel.mapper import Constraints, LevelConstraints, MapSpace
@@ -168,3 +170,26 @@ def test_pick_draws_a_true_column_per_row_and_minus_one_where_there_is_none():
     # uniform over the true columns: rows with all six true pick each column about equally often
     full = _pick(np.ones((60_000, 6), bool), rng)
     assert np.abs(np.bincount(full, minlength=6) / full.size - 1 / 6).max() < 0.01
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000))
+def test_factor_trades_keep_the_factorisation_and_the_constraints(seed):
+    """Trades of random valid mappings: each dimension's factors still multiply to its bound,
+    fixed factors, maximum factors, permutation prefixes and keep rules still hold, and every
+    trade changes the factors of exactly two dimensions in one spatial and one temporal slot."""
+    _, _, space = constrained_space()
+    rng = np.random.default_rng(seed)
+    parents = space.sample(400, rng)
+    parents = parents.take(np.nonzero(space.valid(parents))[0][:3])
+    for i in range(parents.size):  # (a mapping with no spatial factor has no trades)
+        parent = parents.take(np.array([i]))
+        trades = space.trades(parent)
+        F, P = space.factors(trades), space.factors(parent)[0]
+        assert (np.prod(F, axis=1) == space.bounds).all()
+        for f in F:
+            changed = np.argwhere(f != P)
+            assert len(changed) == 4 and len(set(changed[:, 1])) == 2
+            slots = sorted(set(changed[:, 0]))
+            assert len(slots) == 2 and slots[0] < space.L <= slots[1]
+        check_constraints(space, trades.take(np.nonzero(space.valid(trades))[0]))
