@@ -33,3 +33,22 @@ def three_level(rf: int = 16, buf: int = 256, pes: tuple[int, int] = (1, 1)) -> 
 
 def small_conv() -> Problem:
     return conv_problem("tiny", M=4, C=2, P=4, Q=2, R=3, S=1)
+
+
+def assert_is_trade(parent, trade, L: int) -> None:
+    """``trade`` (factors ``[2L, D]``) is a factor trade of ``parent``: two dimensions change, each
+    in one spatial slot and one temporal slot, and what one gives up in the array lands in the
+    buffer while what the other gives up in the buffer lands in the array."""
+    import numpy as np
+
+    changed = np.argwhere(trade != parent)  # (slot, dimension) pairs
+    assert len(changed) == 4 and len(set(changed[:, 1])) == 2
+    buffer, array = sorted(set(changed[:, 0]))
+    assert buffer < L <= array
+    out_dim = next(d for s, d in changed if s == array and trade[s, d] < parent[s, d])
+    in_dim = next(d for s, d in changed if s == array and trade[s, d] > parent[s, d])
+    moved_out = parent[array, out_dim] // trade[array, out_dim]
+    moved_in = trade[array, in_dim] // parent[array, in_dim]
+    assert trade[array, out_dim] * moved_out == parent[array, out_dim]
+    assert trade[buffer, out_dim] == parent[buffer, out_dim] * moved_out
+    assert trade[buffer, in_dim] * moved_in == parent[buffer, in_dim]

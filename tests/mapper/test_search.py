@@ -1,18 +1,20 @@
 """The search: layers that nothing fits (a clear error, fast, also through the parallel map), the
-effort per budget, restarts."""
+effort per budget, restarts, factor trades (and the local optimum they leave)."""
 
 import numpy as np
 import pytest
 
 from sbmodel.api import map_layers
 from sbmodel.core import conv_problem
+from sbmodel.engine.batch import MappingBatch
 from sbmodel.errors import SbmodelError
 from sbmodel.mapper import find_mapping
 from sbmodel.mapper import MapSpace
 from sbmodel.mapper.search import dense_evaluator, search
-from sbmodel.spec import load_architecture
+from sbmodel.spec import load_architecture, load_mappings, load_workload
 
 from ..conftest import ROOT
+from .cases import assert_is_trade
 
 
 def test_a_layer_nothing_fits_is_reported_not_searched_forever():
@@ -109,8 +111,6 @@ mappings:
 
 
 def _simple_ws_default_problem(tmp_path):
-    from sbmodel.spec import load_mappings, load_workload
-
     arch = load_architecture(ROOT / "arch_specs/simple_ws.yaml")
     (layer,) = load_workload(ROOT / "workloads/v4_default_problem.yaml").problems()
     path = tmp_path / "local_optimum.yaml"
@@ -119,13 +119,11 @@ def _simple_ws_default_problem(tmp_path):
 
 
 def test_a_factor_trade_fills_the_array_where_every_single_move_overflows(tmp_path):
-    """On simple_ws (16 PEs along Y for C and M, 192-word weight scratchpads) the mapping above
-    uses 12 PEs.  Reaching 16 (spatial M16, scratchpad M2 C3 S3 R3) takes three prime moves,
+    """On simple_ws (16 x 16 PEs, 192-word weight scratchpads) the mapping above uses 12 PEs of a
+    column.  Reaching 16 (spatial M16, scratchpad M2 C3 S3 R3) takes three prime moves,
     and each order of them passes through a mapping over the fanout or the scratchpad, or a
     worse one: no single move improves it.  One trade (C3 into the scratchpad, M4 out of it)
     does, to 0.64x the energy-delay product."""
-    from sbmodel.engine.batch import MappingBatch
-
     arch, layer, mapping = _simple_ws_default_problem(tmp_path)
     space = MapSpace(layer, arch)
     parent = MappingBatch.from_mappings(layer, [mapping])
@@ -151,25 +149,14 @@ def test_a_factor_trade_fills_the_array_where_every_single_move_overflows(tmp_pa
 
 def test_every_trade_swaps_factors_of_two_dimensions_between_the_array_and_one_buffer(tmp_path):
     arch, layer, mapping = _simple_ws_default_problem(tmp_path)
-    from sbmodel.engine.batch import MappingBatch
-
     space = MapSpace(layer, arch)
-    parent = space.factors(MappingBatch.from_mappings(layer, [mapping]))[0]
-    trades = space.trades(MappingBatch.from_mappings(layer, [mapping]))
+    parent = MappingBatch.from_mappings(layer, [mapping])
+    trades = space.trades(parent)
     assert trades.size > 0
     F = space.factors(trades)
     assert (np.prod(F, axis=1) == space.bounds).all()  # still a perfect factorisation
     for f in F:
-        changed = np.argwhere(f != parent)  # (slot, dimension) pairs
-        assert len(changed) == 4 and len(set(changed[:, 1])) == 2
-        slots = sorted(set(changed[:, 0]))
-        assert len(slots) == 2 and slots[0] < space.L <= slots[1]  # one buffer, one spatial slot
-        out_dim = next(d for s, d in changed if s == slots[1] and f[s, d] < parent[s, d])
-        in_dim = next(d for s, d in changed if s == slots[1] and f[s, d] > parent[s, d])
-        moved_out = parent[slots[1], out_dim] // f[slots[1], out_dim]
-        moved_in = f[slots[1], in_dim] // parent[slots[1], in_dim]
-        assert f[slots[0], out_dim] == parent[slots[0], out_dim] * moved_out
-        assert f[slots[0], in_dim] * moved_in == parent[slots[0], in_dim]
+        assert_is_trade(space.factors(parent)[0], f, space.L)
 
 
 def test_factor_trades_take_the_search_out_of_that_local_optimum(reference_dir, timeloop_manifest):

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from sbmodel.engine.batch import MappingBatch
 from sbmodel.mapper import Constraints, LevelConstraints, MapSpace
 from sbmodel.mapper.space import _prime_table, count_factorisations, factor_table, primes
-from tests.mapper.cases import conv1d_oc, small_conv, three_level
+from tests.mapper.cases import assert_is_trade, conv1d_oc, small_conv, three_level
 
 
 def constrained_space():
@@ -188,8 +188,5 @@ def test_factor_trades_keep_the_factorisation_and_the_constraints(seed):
         F, P = space.factors(trades), space.factors(parent)[0]
         assert (np.prod(F, axis=1) == space.bounds).all()
         for f in F:
-            changed = np.argwhere(f != P)
-            assert len(changed) == 4 and len(set(changed[:, 1])) == 2
-            slots = sorted(set(changed[:, 0]))
-            assert len(slots) == 2 and slots[0] < space.L <= slots[1]
+            assert_is_trade(P, f, space.L)
         check_constraints(space, trades.take(np.nonzero(space.valid(trades))[0]))
