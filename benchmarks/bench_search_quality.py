@@ -24,8 +24,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from sbmodel.api import design_view, search_view
-from sbmodel.mapper.cache import fingerprint, problem_key
+from sbmodel.api import design_view, search_groups
 from sbmodel.mapper.driver import map_layer
 from sbmodel.mapper.search import metric
 from sbmodel.spec import load_architecture, load_workload
@@ -40,10 +39,7 @@ def run(designs: list[str], seeds: list[int], workload: str, objective: str, bud
     for design in designs:
         arch = load_architecture(ROOT / "arch_specs" / f"{design}.yaml")
         problems = [design_view(p, arch) for p in load_workload(ROOT / "workloads" / f"{workload}.yaml").problems()]
-        shapes = {}
-        for p in problems:  # the layers one search serves, as sbmodel evaluate groups them
-            shapes.setdefault(fingerprint(problem_key(search_view(p, arch))), p)
-        for p in shapes.values():
+        for p in (group[0] for group in search_groups(problems, arch).values()):  # as evaluate does
             for seed in seeds:
                 t0 = time.process_time()
                 out = map_layer(p, arch, objective, sparse=arch.sparse, budget=budget, seed=seed)

@@ -200,16 +200,24 @@ def search_view(problem: Problem, arch: Architecture) -> Problem:
     return _replace(problem, name="", densities=densities, word_bits=dict(problem.word_bits) if packed else {})
 
 
-def map_layers(problems: Sequence[Problem], arch: Architecture, mapper: MapperFn,
-               jobs: int | None = None) -> dict[str, Mapping]:
-    """Search a mapping for every layer; layers the search cannot tell apart (same shape, and
-    on sparse designs near-equal densities, see :func:`search_view`) share one search, and
-    distinct ones are searched in parallel processes (``jobs``, default: CPU count)."""
+def search_groups(problems: Sequence[Problem], arch: Architecture) -> dict[str, list[Problem]]:
+    """The layers one mapping search serves, by the fingerprint of their :func:`search_view`,
+    in workload order."""
     from .mapper.cache import fingerprint, problem_key
 
     groups: dict[str, list[Problem]] = {}
     for p in problems:
         groups.setdefault(fingerprint(problem_key(search_view(p, arch))), []).append(p)
+    return groups
+
+
+def map_layers(problems: Sequence[Problem], arch: Architecture, mapper: MapperFn,
+               jobs: int | None = None) -> dict[str, Mapping]:
+    """Search a mapping for every layer; layers the search cannot tell apart (same shape, and
+    on sparse designs near-equal densities, see :func:`search_view`) share one search
+    (:func:`search_groups`), and distinct ones are searched in parallel processes (``jobs``,
+    default: CPU count)."""
+    groups = search_groups(problems, arch)
     reps = [g[0] for g in groups.values()]
     jobs = min(jobs or os.cpu_count() or 1, len(reps))
     if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
@@ -274,4 +282,4 @@ def evaluate(
     return NetworkResult(architecture, wl, tuple(results), tuple(used), tuple(sources))
 
 
-__all__ = ["evaluate", "evaluate_mapping", "evaluate_mappings", "map_layers", "search_view", "NetworkResult"]
+__all__ = ["evaluate", "evaluate_mapping", "evaluate_mappings", "map_layers", "search_groups", "search_view", "NetworkResult"]

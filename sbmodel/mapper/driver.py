@@ -383,9 +383,9 @@ def _imperfect_candidates(exact: _Exact, problem: Problem, arch: Architecture, n
         if incumbent is not None:
             # the padded energy scaled by the share of real operations, and the residual
             # mapping's compute steps: what it would cost if nothing else held it back
-            estimate = metric(names[0], found.energy_pJ * problem.operations / padded.operations,
-                              max(compute_steps(candidate, problem), found.cycles * problem.operations
-                                  / padded.operations))
+            share = problem.operations / padded.operations
+            estimate = metric(names[0], found.energy_pJ * share,
+                              max(compute_steps(candidate, problem), found.cycles * share))
             if estimate > metric(names[0], incumbent[1].energy_pJ, incumbent[1].cycles):
                 continue
         exact.evaluate([candidate])

@@ -407,13 +407,12 @@ def _descend(s: Searcher, space: MapSpace, budget: int, rng: np.random.Generator
     while s.evaluations < budget and stale < patience:
         pool = s.pool
         todo = np.nonzero(~pool.expanded)[0][:expand]
-        untraded = np.nonzero(~pool.traded)[0][:expand]
         if todo.size:
             pool.expanded[todo] = True
             cands, keys = s.screen(space.neighbourhood(pool.batch.take(todo)))
             if cands.size == 0:
                 continue  # nothing new around them: expand the next ones
-        elif untraded.size:  # a local optimum of single moves: try its factor trades
+        elif (untraded := np.nonzero(~pool.traded)[0][:expand]).size:  # a local optimum of single moves
             pool.traded[untraded] = True
             cands, keys = s.screen(space.trades(pool.batch.take(untraded)))
             _, improved = s.consider(cands, limit=budget - s.evaluations, keys=keys)

@@ -128,15 +128,10 @@ def _prime_table(top: int) -> tuple[int, np.ndarray]:
     return table.shape[1], table
 
 
-@lru_cache(maxsize=4096)
-def _small_divisors(n: int, cap: int) -> tuple[int, ...]:
-    """Divisors of ``n`` from 2 to ``cap``, ascending."""
-    return tuple(d for d in range(2, min(n, cap) + 1) if n % d == 0)
-
-
 def _divisor_rows(values: np.ndarray, cap: int) -> np.ndarray:
-    """``[len(values), k]``: the divisors from 2 to ``cap`` of each of ``values``, zero-padded."""
-    lists = [_small_divisors(int(v), cap) for v in values]
+    """``[len(values), k]``: the divisors from 2 to ``cap`` of each of ``values``, ascending and
+    zero-padded (``values`` are a batch's distinct factors: few)."""
+    lists = [[d for d in _divisors(int(v)) if 1 < d <= cap] for v in values]
     out = np.zeros((len(lists), max(1, max(map(len, lists), default=0))), I64)
     for row, found in enumerate(lists):
         out[row, :len(found)] = found
