@@ -94,8 +94,22 @@ def main() -> None:
     ap.add_argument("--save", type=Path, help="write the searches as JSON lines")
     ap.add_argument("--against", type=Path, help="compare with searches saved by --save")
     args = ap.parse_args()
-    records = run(args.designs.split(","), [int(s) for s in args.seeds.split(",")], args.workload,
-                  args.objective, args.budget)
+    designs = args.designs.split(",")
+    missing = [d for d in designs if not (ROOT / "arch_specs" / f"{d}.yaml").is_file()]
+    if missing:
+        ap.error(f"no arch_specs/{missing[0]}.yaml (designs: "
+                 f"{', '.join(sorted(p.stem for p in (ROOT / 'arch_specs').glob('*.yaml')))})")
+    if not (ROOT / "workloads" / f"{args.workload}.yaml").is_file():
+        ap.error(f"no workloads/{args.workload}.yaml")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        ap.error(f"--seeds: expected comma-separated integers (got {args.seeds!r})")
+    if args.budget < 1:
+        ap.error("--budget must be at least 1")
+    if args.against and not args.against.is_file():
+        ap.error(f"--against: no file {args.against}")
+    records = run(designs, seeds, args.workload, args.objective, args.budget)
     summary(records)
     if args.save:
         args.save.write_text("".join(json.dumps(r) + "\n" for r in records))
