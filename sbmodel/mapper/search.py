@@ -201,13 +201,17 @@ class Searcher:
         self.valid = 0
 
     def screen(self, cands: MappingBatch) -> tuple[MappingBatch, np.ndarray]:
-        """The valid candidates not evaluated before (first occurrence kept), with their keys."""
+        """The valid candidates not evaluated before (first occurrence kept), with their keys.
+        New ones are picked first: validity depends only on what the canonical key encodes
+        (factors, Y axes of non-unit spatial loops, keep bits), so copies of one mapping are all
+        valid or all not, and most candidates of a late round are copies of evaluated ones."""
         if cands.size == 0:
             return cands, np.zeros(0, np.uint64)
-        cands = _subset(cands, np.nonzero(self.space.valid(cands))[0])
         keys = self.space.keys(cands)
         new = np.nonzero(self.seen.fresh(keys))[0]
-        return _subset(cands, new), keys[new]
+        cands, keys = _subset(cands, new), keys[new]
+        ok = np.nonzero(self.space.valid(cands))[0]
+        return _subset(cands, ok), keys[ok]
 
     def consider(self, cands: MappingBatch, limit: int | None = None,
                  keys: np.ndarray | None = None) -> tuple[int, bool]:
