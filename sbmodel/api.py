@@ -254,12 +254,6 @@ def evaluate(
     architecture = _load_arch(arch)
     wl = _load_workload(workload)
     problems = [design_view(p, architecture) for p in wl.problems()]  # as the design sees them (n:m)
-    if layers is not None:
-        wanted = set(layers)
-        unknown = wanted - {p.name for p in problems}
-        if unknown:
-            raise SbmodelError(f"unknown layer(s) {sorted(unknown)} in workload {wl.name}")
-        problems = [p for p in problems if p.name in wanted]
     given: dict[str, Mapping]
     source = ""
     if mappings is None:
@@ -267,10 +261,16 @@ def evaluate(
     elif isinstance(mappings, (str, Path)):
         from .spec import load_mappings
 
-        given = load_mappings(mappings, architecture, problems)
+        given = load_mappings(mappings, architecture, problems)  # a file for the whole workload fits any subset
         source = str(mappings)
     else:
         given = dict(mappings)
+    if layers is not None:
+        wanted = set(layers)
+        unknown = wanted - {p.name for p in problems}
+        if unknown:
+            raise SbmodelError(f"unknown layer(s) {sorted(unknown)} in workload {wl.name}")
+        problems = [p for p in problems if p.name in wanted]
     missing = [p for p in problems if p.name not in given]
     if missing and mapper is None:
         raise SbmodelError(

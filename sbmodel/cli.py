@@ -124,6 +124,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", metavar="PATH", help="write the report to PATH instead of stdout")
     p.add_argument("--layers", metavar="NAME", nargs="+", help="evaluate only these layers")
     p.add_argument("--plot", metavar="PATH", help="also write the energy breakdown figure (.pdf/.svg + .png, or .png)")
+    p.add_argument("--loop-nests", action="store_true",
+                   help="also print each layer's mapping as a loop nest, after the table (the JSON output "
+                   "always carries each layer's mapping)")
     _add_search_options(p)
     p.set_defaults(handler=_evaluate)
 
@@ -167,11 +170,16 @@ def _mapper_from(args: argparse.Namespace):
 
 def _evaluate(args: argparse.Namespace) -> int:
     from .api import evaluate
-    from .report.network import to_csv, to_json, to_table
+    from .report.network import loop_nests, to_csv, to_json, to_table
 
+    if args.loop_nests and args.format != "table":
+        raise SbmodelError(f"--loop-nests prints after the table; --format {args.format} has no place for it "
+                           "(the JSON output carries each layer's mapping under \"mapping\")")
     result = evaluate(args.arch, args.workload, mappings=args.mapping, layers=args.layers,
                       mapper=_mapper_from(args))
     text = {"table": to_table, "json": to_json, "csv": to_csv}[args.format](result)
+    if args.loop_nests:
+        text += "\n\n" + loop_nests(result)
     _emit(text, args.output)
     if args.plot:
         from .report.plots import network_figure, save_figure

@@ -8,8 +8,11 @@ import json
 from typing import Any
 
 from ..api import NetworkResult
+from ..core.architecture import Architecture
+from ..core.mapping import Mapping
 from ..engine.counts import TensorCounts
 from ..engine.results import LayerResult
+from .mapping import loop_nest, mapping_dict
 from .timeloop_json import sparse_fields
 
 
@@ -42,7 +45,7 @@ def _sparse_totals(r: LayerResult) -> dict[str, dict[str, float]]:
     return out
 
 
-def _layer_dict(r: LayerResult, source: str) -> dict[str, Any]:
+def _layer_dict(r: LayerResult, source: str, mapping: Mapping, arch: Architecture) -> dict[str, Any]:
     levels = []
     for lv in r.levels:
         if lv.container_only and lv.energy_pJ == 0:
@@ -67,7 +70,7 @@ def _layer_dict(r: LayerResult, source: str) -> dict[str, Any]:
         "gated_computes": r.compute.actions.get("gated_compute", 0.0),
         "skipped_computes": r.compute.actions.get("skipped_compute", 0.0),
         "outermost_traffic_words": r.levels[-1].words_moved,
-        "mapping_source": source, "levels": levels,
+        "mapping_source": source, "mapping": mapping_dict(mapping, arch, r.counts.problem), "levels": levels,
     }
 
 
@@ -85,7 +88,8 @@ def network_dict(result: NetworkResult) -> dict[str, Any]:
         "totals": {"energy_pJ": totals["energy_pJ"], "cycles": int(totals["cycles"]),
                    "computes": totals["computes"], "algorithmic_computes": totals["algorithmic_computes"],
                    "energy_by_component_pJ": energy_by_component},
-        "layers": [_layer_dict(r, s) for r, s in zip(result.layers, result.mapping_sources)],
+        "layers": [_layer_dict(r, s, m, result.architecture)
+                   for r, s, m in zip(result.layers, result.mapping_sources, result.mappings)],
         "provenance": result.provenance.model_dump(exclude_none=True),
     }
 
@@ -209,6 +213,14 @@ def to_table(result: NetworkResult) -> str:
     sources = sorted(set(result.mapping_sources))
     out.append("")
     out.append(f"mappings: {', '.join(sources)}")
+    return "\n".join(out)
+
+
+def loop_nests(result: NetworkResult) -> str:
+    """Every layer's mapping as a loop nest (:func:`.mapping.loop_nest`), with where it came from."""
+    out = ["loop nests (levels outermost first; tensors kept with one instance's tile in words)"]
+    for r, m, source in zip(result.layers, result.mappings, result.mapping_sources):
+        out += ["", f"layer {r.layer} (mapping: {source})", "", loop_nest(r, m, result.architecture)]
     return "\n".join(out)
 
 
