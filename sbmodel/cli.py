@@ -69,7 +69,7 @@ def _timeloop_map(args: argparse.Namespace) -> int:
     from .timeloop import load_timeloop_inputs
     from .timeloop.constraints import parse_constraints, parse_mapper_settings
     from .mapper.driver import map_layer
-    from .report.timeloop_json import timeloop_json, timeloop_text
+    from .report.timeloop_json import timeloop_text
 
     _check_search_options(args)
     spec = load_timeloop_inputs(args.files, ert=args.ert)
@@ -80,14 +80,25 @@ def _timeloop_map(args: argparse.Namespace) -> int:
                         budget=args.budget, seed=args.seed, restarts=args.restarts,
                         imperfect=args.imperfect or settings.imperfect)
     if args.json:
-        print(timeloop_json(outcome.result))
+        import json
+
+        from .report.mapping import mapping_dict
+        from .report.timeloop_json import timeloop_dict
+
+        run = timeloop_dict(outcome.result)  # the run contract, plus the mapping that was found
+        run["mapping"] = mapping_dict(outcome.mapping, spec.architecture, spec.problem)
+        print(json.dumps(run, indent=1))
     else:
+        from .report.mapping import loop_nest
         from .spec.mapping import dump_mappings
 
         s = outcome.search
         print(timeloop_text(outcome.result))
         print(f"search: {s.evaluations} candidates evaluated ({'exhaustive' if s.exhaustive else 'sampled'}), "
               f"objective {s.objective}, {s.seconds:.2f} s")
+        print()
+        print(loop_nest(outcome.result, outcome.mapping, spec.architecture))
+        print()
         print(dump_mappings([(spec.problem, outcome.mapping)], spec.architecture))
     return 0
 

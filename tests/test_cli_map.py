@@ -28,6 +28,13 @@ def test_map_prints_the_run_contract_and_beats_timeloop_on_a_free_space(referenc
     assert out["computes"]["actual"] == 32 * 3 * 16
     # Timeloop's mapper (random search) found 361759 pJ x 1536 cycles on this unconstrained space
     assert out["energy_pJ"] * out["cycles"] < 361759.48 * 1536
+    # the mapping found comes along: levels outermost first, its factors cover K32 R3 P16
+    assert [lv["level"] for lv in out["mapping"]] == ["MainMemory", "GlobalBuffer", "RegisterFile"]
+    covered = {}
+    for lv in out["mapping"]:
+        for loop in lv["temporal"] + [lp for axis in lv["spatial"].values() for lp in axis]:
+            covered[loop["dim"]] = covered.get(loop["dim"], 1) * loop["factor"]
+    assert covered == {"K": 32, "R": 3, "P": 16}
 
 
 def test_fully_constrained_space_gives_timeloops_mapping(reference_dir):
@@ -46,6 +53,8 @@ def test_text_output_shows_the_mapping_and_search(reference_dir):
     p = run("timeloop", "map", "--ert", ert, inputs, "--objective", "energy", "--budget", "500", "--seed", "3")
     assert p.returncode == 0, p.stderr
     assert "exhaustive" in p.stdout and "mappings:" in p.stdout and "objective energy" in p.stdout
+    nest = p.stdout[p.stdout.index("\nMainMemory [ "):p.stdout.index("<< Compute >>")]  # the loop nest
+    assert nest.index("GlobalBuffer [") < nest.index("RegisterFile [")
 
 
 @pytest.mark.parametrize("extra, message", [
