@@ -60,7 +60,12 @@ def _timeloop_run(args: argparse.Namespace) -> int:
             "or use 'sbmodel timeloop map' to search for one"
         )
     result = evaluate_layer(spec.problem, spec.architecture, spec.mapping, spec.sparse)
-    print(timeloop_json(result) if args.json else timeloop_text(result))
+    if args.json:
+        print(timeloop_json(result))
+    else:
+        from .report.mapping import loop_nest
+
+        print(timeloop_text(result) + "\n\n" + loop_nest(result, spec.mapping, spec.architecture))
     return 0
 
 

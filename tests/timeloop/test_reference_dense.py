@@ -7,23 +7,10 @@ SBMODEL_REFERENCE_DIR), never copied here.
 
 import pytest
 
-from tests.conftest import reference_root
-
-from .reference import level_energy_error, run_case, runnable
+from .reference import level_energy_error, manifest_ids, run_case, runnable
 
 
-def _ids():
-    import yaml
-
-    path = reference_root() / "timeloop" / "manifest.yaml"
-    if not path.is_file():
-        return ["<no reference data>"]
-    with open(path) as fh:
-        man = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    return [r["id"] for r in runnable(man, "dense")]
-
-
-@pytest.mark.parametrize("run_id", _ids())
+@pytest.mark.parametrize("run_id", manifest_ids("dense"))
 def test_dense_run_matches_timeloop(run_id, reference_dir, timeloop_manifest):
     run = next(r for r in timeloop_manifest["runs"] if r["id"] == run_id)
     ref = run["reference_head"]
