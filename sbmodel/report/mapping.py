@@ -25,9 +25,10 @@ def _loops_outer_first(lm: LevelMapping) -> list[Loop]:
 
 
 def _loop_line(lp: Loop) -> str:
-    text = f"for {lp.dim} in [0:{lp.factor})"
-    if lp.residual is not None and lp.residual != lp.factor:
-        text += f" last {lp.residual}"  # the final iteration runs to `residual` (imperfect factor)
+    """Timeloop's long form: an imperfect factor's final iteration runs to ``residual``, written
+    ``[0:factor/residual)``."""
+    last = f"/{lp.residual}" if lp.residual is not None and lp.residual != lp.factor else ""
+    text = f"for {lp.dim} in [0:{lp.factor}{last})"
     if lp.axis is not None:
         text += f" (Spatial-{lp.axis})"
     return text

@@ -37,7 +37,7 @@ def test_loop_nest_of_a_hand_checked_mapping(tmp_path):
     assert text.splitlines() == [
         "DRAM [ Weights:864 Inputs:151875 Outputs:401408 ]",
         "-------------------------------------------------",
-        "| for Q in [0:15) last 14",
+        "| for Q in [0:15/14)",
         "",
         "shared_glb [ Weights:864 Inputs:11475 Outputs:28672 ]",
         "-----------------------------------------------------",
