@@ -16,6 +16,7 @@ from ..errors import SpecError
 from .architecture import parse_architecture
 from .ert import load_ert, parse_ert
 from .inputs import TimeloopDocument, read_documents
+from .map_txt import is_map_txt, map_txt_directives
 from .mapping import parse_mapping
 from .problem import parse_problem
 from .sparse import parse_sparse_optimizations
@@ -34,8 +35,14 @@ class TimeloopSpec:
 
 
 def load_timeloop_inputs(files: Iterable[str | Path], ert: str | Path | None = None) -> TimeloopSpec:
-    """Parse Timeloop input files; energies come from ``ert`` (or an ``ERT`` section in the inputs)."""
-    doc = read_documents(files)
+    """Parse Timeloop input files; energies come from ``ert`` (or an ``ERT`` section in the inputs).
+    The mapping may also be given as Timeloop's printout of one (a ``*.map.txt`` file, see
+    :mod:`.map_txt`) instead of ``mapping:`` directives."""
+    files = list(files)
+    printed = [f for f in files if is_map_txt(f)]
+    if len(printed) > 1:
+        raise SpecError(f"two printed mappings given ({printed[0]} and {printed[1]}): give one")
+    doc = read_documents(f for f in files if not is_map_txt(f))
     if doc.get("problem") is None:
         raise SpecError("no 'problem' section in the Timeloop inputs")
     if doc.get("architecture") is None:
@@ -51,10 +58,17 @@ def load_timeloop_inputs(files: Iterable[str | Path], ert: str | Path | None = N
     sparse = parse_sparse_optimizations(doc.get("sparse_optimizations"), problem, arch,
                                         doc.file_of("sparse_optimizations"))
     directives = doc.get("mapping")
+    mapping_file = doc.file_of("mapping")
+    if printed:
+        if directives:
+            raise SpecError(f"two mappings given: the directives of {mapping_file} and the printed mapping "
+                            f"{printed[0]}: give one", file=str(printed[0]))
+        directives = map_txt_directives(printed[0], problem, [lv.name for lv in arch.storage])
+        mapping_file = str(printed[0])
     mapping = None
     if directives:
         # Spatial skipping lets a mapping use more spatial instances than the fanout before skipping.
-        mapping = parse_mapping(directives, problem, arch, doc.file_of("mapping"),
+        mapping = parse_mapping(directives, problem, arch, mapping_file,
                                 spatial_overflow=sparse is not None and sparse.has_spatial_skipping)
     return TimeloopSpec(problem=problem, architecture=arch, mapping=mapping, sparse=sparse, document=doc)
 
