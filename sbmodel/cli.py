@@ -46,6 +46,9 @@ def _add_timeloop(sub: argparse._SubParsersAction) -> None:
             q.add_argument("--restarts", type=int, default=0, metavar="N", help=_RESTARTS_HELP)
             q.add_argument("--imperfect", action="store_true", help=_IMPERFECT_HELP + "; on by itself "
                            "when the inputs ask for Timeloop's Ruby map space (mapspace: {template: ruby})")
+            q.add_argument("--timeloop-mapping", metavar="PATH",
+                           help="also write the mapping found as Timeloop mapping directives (a map.yaml that "
+                           "timeloop-model reads with the same inputs)")
 
 
 def _timeloop_run(args: argparse.Namespace) -> int:
@@ -84,6 +87,10 @@ def _timeloop_map(args: argparse.Namespace) -> int:
     outcome = map_layer(spec.problem, spec.architecture, objective, constraints=constraints, sparse=spec.sparse,
                         budget=args.budget, seed=args.seed, restarts=args.restarts,
                         imperfect=args.imperfect or settings.imperfect)
+    if args.timeloop_mapping:
+        from .timeloop.mapping import dump_mapping_directives
+
+        _emit(dump_mapping_directives(outcome.mapping, spec.problem, spec.architecture), args.timeloop_mapping)
     if args.json:
         import json
 

@@ -177,3 +177,61 @@ def parse_mapping(directives: Any, problem: Problem, arch: Architecture, file: s
 def _res(pair: tuple[int, int]) -> int | None:
     end, res = pair
     return None if res == end else res
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def mapping_directives(mapping: Mapping, problem: Problem, arch: Architecture) -> list[dict[str, Any]]:
+    """Timeloop ``mapping:`` directives for ``mapping`` (the inverse of :func:`parse_mapping`):
+    per level, innermost first, a ``datatype`` directive (kept and bypassed tensors), a
+    ``temporal`` one and, where the level fans out, a ``spatial`` one, every dimension's factor
+    spelled out (``P8,6`` for an imperfect one) and permutations innermost first.  Loops of
+    factor 1 go where the mapping's full order puts them when it is known, else after the others."""
+    out: list[dict[str, Any]] = []
+    dims = list(problem.dims)
+    for index, (level, lm) in enumerate(zip(arch.storage, mapping.levels)):
+        out.append({"target": level.name, "type": "datatype",
+                    "keep": [t for t in problem.dataspace_names if t in lm.keep],
+                    "bypass": [t for t in problem.dataspace_names if t not in lm.keep]})
+        order = [lp.dim for lp in lm.temporal]  # the non-unit loops, innermost first
+        full = list(lm.temporal_order)  # every loop, when the mapping came from directives
+        if [d for d in full if d in order] != order:
+            full = order
+        temporal: dict[str, Any] = {"target": level.name, "type": "temporal",
+                                    "factors": _factor_text(lm.temporal, dims),
+                                    "permutation": "".join(_complete(full, dims))}
+        for switch, key in (("no_multicast", "no_multicast_no_reduction"), ("no_link_transfer", "no_link_transfer"),
+                            ("no_temporal_reuse", "no_temporal_reuse")):
+            if getattr(lm, switch):
+                temporal[key] = [t for t in problem.dataspace_names if t in getattr(lm, switch)]
+        out.append(temporal)
+        fx, fy = arch.fanout(index)
+        if fx * fy > 1:
+            placed = [(lp.dim, lp.axis) for lp in lm.spatial]  # X loops first, each axis innermost first
+            full_s = list(lm.spatial_order)  # every spatial loop with its axis, when known
+            if [e for e in full_s if e in placed] != placed or [a for _, a in full_s] != sorted(a for _, a in full_s):
+                full_s = placed  # unknown, or not X-first: the non-unit loops, the rest along Y
+            out.append({"target": level.name, "type": "spatial", "factors": _factor_text(lm.spatial, dims),
+                        "permutation": "".join(_complete([d for d, _ in full_s], dims)),
+                        "split": sum(a == "X" for _, a in full_s)})
+    return out
+
+
+def _factor_text(loops: tuple[Loop, ...], dims: list[str]) -> str:
+    factors = {lp.dim: f"{lp.factor}" + (f",{lp.residual}" if lp.residual not in (None, lp.factor) else "")
+               for lp in loops}
+    return " ".join(f"{d}{factors.get(d, '1')}" for d in dims)
+
+
+def _complete(order: list[str], dims: list[str]) -> list[str]:
+    """``order`` followed by the dimensions it leaves out, in problem order."""
+    return order + [d for d in dims if d not in order]
+
+
+def dump_mapping_directives(mapping: Mapping, problem: Problem, arch: Architecture) -> str:
+    """A Timeloop mapping file (``mapping:`` directives) that timeloop-model reads."""
+    import yaml
+
+    return yaml.safe_dump({"mapping": mapping_directives(mapping, problem, arch)}, sort_keys=False,
+                          default_flow_style=False)

@@ -1,4 +1,5 @@
-"""Golden tests of Timeloop's printed mappings (``*.map.txt``), both ways.
+"""Golden tests of mappings going between sbmodel and Timeloop: printed (``*.map.txt``), read
+from a printout, and written as Timeloop mapping directives.
 
 Printing: the loop nest sbmodel prints for a reference run's mapping is the one Timeloop
 printed for it (beside the run's stats): the same levels in the same order, the same tensors
@@ -11,6 +12,10 @@ leaves out) are dropped; the second tile figure Timeloop prints in parentheses i
 Reading: Timeloop's printout, given as the mapping input, evaluates exactly as the run's own
 mapping does; and the ``map_txt_only`` runs, whose mapping exists only as that printout, are
 evaluated through the console script against their published figures.
+
+Writing: the directives sbmodel writes for a run's mapping read back as the same mapping
+(factor-1 loops in their places too) and evaluate as it does; ``sbmodel timeloop map
+--timeloop-mapping`` writes a file that ``sbmodel timeloop run`` reproduces the search's run from.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 import json
 import subprocess
@@ -28,7 +34,7 @@ from sbmodel.report.mapping import loop_nest
 from sbmodel.report.timeloop_json import timeloop_dict
 from sbmodel.timeloop import load_timeloop_inputs
 from sbmodel.timeloop.map_txt import map_txt_directives
-from sbmodel.timeloop.mapping import parse_mapping
+from sbmodel.timeloop.mapping import dump_mapping_directives, parse_mapping
 from tests.conftest import require_console_script
 
 from .reference import manifest_ids_where
@@ -119,3 +125,36 @@ def test_runs_known_only_by_their_printed_mapping(run_id, reference_dir, timeloo
                 assert levels[lv["name"]]["dataspaces"][tensor][key] == pytest.approx(counts[key], rel=1e-9), \
                     (lv["name"], tensor, key)
     assert compared >= 12
+
+
+@pytest.mark.parametrize("run_id", manifest_ids_where(_has_mapping))
+def test_written_directives_read_back_as_the_runs_mapping(run_id, reference_dir, timeloop_manifest, tmp_path):
+    run = next(r for r in timeloop_manifest["runs"] if r["id"] == run_id)
+    case = reference_dir / "timeloop" / run["case"]
+    spec = load_timeloop_inputs([case / p for p in run["inputs"]], ert=case / run["ert"])
+    written = tmp_path / "written.map.yaml"
+    written.write_text(dump_mapping_directives(spec.mapping, spec.problem, spec.architecture))
+    again = parse_mapping(yaml.safe_load(written.read_text())["mapping"], spec.problem, spec.architecture,
+                          str(written), spatial_overflow=spec.sparse is not None and spec.sparse.has_spatial_skipping)
+    assert again.levels == spec.mapping.levels
+    assert [(lv.temporal_order, lv.spatial_order) for lv in again.levels] == \
+        [(lv.temporal_order, lv.spatial_order) for lv in spec.mapping.levels]
+    assert timeloop_dict(evaluate_layer(spec.problem, spec.architecture, again, spec.sparse)) == \
+        timeloop_dict(evaluate_layer(spec.problem, spec.architecture, spec.mapping, spec.sparse))
+
+
+def test_mapping_found_by_the_search_runs_again_from_the_written_directives(reference_dir, tmp_path):
+    folder = reference_dir / "timeloop" / "case_v4_design_eyeriss_like" / "ref_outputs" / "default_problem"
+    ert, inputs = str(folder / "timeloop-mapper.ERT.yaml"), str(folder / "parsed-processed-input.yaml")
+    written = tmp_path / "found.map.yaml"
+    script = require_console_script()
+    found = subprocess.run([script, "timeloop", "map", "--json", "--ert", ert, inputs, "--budget", "3000",
+                            "--timeloop-mapping", str(written)], capture_output=True, text=True, timeout=300)
+    assert found.returncode == 0, found.stderr
+    again = subprocess.run([script, "timeloop", "run", "--json", "--ert", ert, inputs, str(written)],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    searched = json.loads(found.stdout)
+    searched.pop("mapping")
+    assert json.loads(again.stdout) == searched
+    assert written.read_text().startswith("mapping:\n- target: psum_spad\n  type: datatype\n")
