@@ -85,6 +85,10 @@ def map_txt_directives(path: str | Path, problem: Problem, level_names: list[str
         blocks.append({"name": name, "kept": kept, "loops": []})
     if not blocks:
         raise SpecError("no level header 'NAME [ ... ]' found: not a printed Timeloop mapping", file=file)
+    missing = [name for name in level_names if all(b["name"] != name for b in blocks)]
+    if missing:  # Timeloop prints every storage level: a gap is a cut or foreign printout, not a default
+        raise SpecError(f"storage level(s) {', '.join(missing)} missing from the printout (Timeloop prints "
+                        "every level, with the tensors it keeps)", file=file)
     directives: list[dict[str, Any]] = []
     for block in blocks:
         name, loops = block["name"], block["loops"]

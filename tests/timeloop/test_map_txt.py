@@ -70,16 +70,18 @@ def test_the_directives_build_the_mapping_printed(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("DRAM [ Weights:24 ]\n| for M in [0:2) (Spatial-Z)\n", "line 2: expected a loop such as"),
+    ("DRAM [ Weights:24 ]\nBuffer [ ]\n", "storage level(s) RF missing from the printout"),
     ("| for M in [0:2)\n", "line 1: a loop before the first level header"),
     ("L2 [ Weights:24 ]\n", "line 1: unknown storage level 'L2' (the architecture has RF, Buffer, DRAM)"),
     ("DRAM [ Psums:24 ]\n", "line 1: level DRAM keeps unknown tensor Psums"),
     ("DRAM [ Weights=24 ]\n", "line 1: expected 'TENSOR:WORDS' entries in the brackets of level DRAM"),
     ("DRAM [ ]\n| for K in [0:2)\n", "line 2: unknown dimension K"),
-    ("DRAM [ ]\n| for M in [0:2)\n| for M in [0:2)\n", "level DRAM has two loops over M (lines 2 and 3)"),
+    ("DRAM [ ]\n| for M in [0:2)\n| for M in [0:2)\nBuffer [ ]\nRF [ ]\n",
+     "level DRAM has two loops over M (lines 2 and 3)"),
     ("DRAM [ ]\nDRAM [ ]\n", "line 2: level DRAM printed twice"),
     ("energy: 3 pJ\n", "line 1: expected a level header"),
     ("\n\n", "no level header 'NAME [ ... ]' found"),
-    ("Buffer [ ]\n| for M in [0:2) (Spatial-X)\n| for C in [0:2) (Spatial-Y)\n",
+    ("Buffer [ ]\n| for M in [0:2) (Spatial-X)\n| for C in [0:2) (Spatial-Y)\nDRAM [ ]\nRF [ ]\n",
      "line 2: level Buffer prints a Spatial-X loop outside a Spatial-Y one"),
 ])
 def test_malformed_printouts_name_the_file_and_line(tmp_path, text, message):
