@@ -32,7 +32,8 @@ def _add_timeloop(sub: argparse._SubParsersAction) -> None:
         ("map", "search the map space the inputs define (like timeloop-mapper)"),
     ):
         q = tsub.add_parser(name, help=helptext, description=helptext)
-        q.add_argument("files", nargs="+", metavar="FILE", help="Timeloop YAML inputs, in timeloop-model order")
+        q.add_argument("files", nargs="+", metavar="FILE", help="Timeloop YAML inputs, in timeloop-model order "
+                       "(the mapping may be Timeloop's printout of one, *.map.txt)")
         q.add_argument("--ert", metavar="ERT.yaml", help="Accelergy energy reference table")
         q.add_argument("--json", action="store_true", help="print the result as JSON")
         q.set_defaults(handler=_timeloop_run if name == "run" else _timeloop_map)

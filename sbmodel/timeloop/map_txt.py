@@ -23,7 +23,7 @@ from ..core.problem import Problem
 from ..errors import SpecError
 
 _HEADER = re.compile(r"^(?P<name>[^\s\[|][^\[]*?)\s*\[(?P<body>[^\]]*)\]\s*$")
-_KEPT = re.compile(r"^(?P<tensor>[^\s:()]+):(?P<words>[0-9.]+)(?:\s*\([0-9.]+\))?$")
+_KEPT = re.compile(r"([^\s:()]+):([0-9.]+)(?:\s*\([0-9.]+\))?")  # Weights:864 (864)
 _LOOP = re.compile(r"^\|\s*for\s+(?P<dim>[A-Za-z_][A-Za-z_0-9]*)\s+in\s+\[0:(?P<end>[0-9]+)(?:/(?P<res>[0-9]+))?\)"
                    r"(?:\s+\(Spatial-(?P<axis>[XY])\))?\s*$")
 
@@ -70,18 +70,16 @@ def map_txt_directives(path: str | Path, problem: Problem, level_names: list[str
                             f"{', '.join(level_names)})", file=file)
         if any(b["name"] == name for b in blocks):
             raise SpecError(f"line {number}: level {name} printed twice", file=file)
-        kept = []  # the tile sizes are the printout's figures, not inputs: only the names count
-        for token in re.findall(r"[^\s:()]+:[0-9.]+(?:\s*\([0-9.]+\))?", header["body"]):
-            tensor = _KEPT.match(token.replace(" ", ""))
-            assert tensor is not None
-            if tensor["tensor"] not in problem.dataspace_names:
-                raise SpecError(f"line {number}: level {name} keeps unknown tensor {tensor['tensor']} (the "
-                                f"problem has {', '.join(problem.dataspace_names)})", file=file)
-            kept.append(tensor["tensor"])
-        leftover = re.sub(r"[^\s:()]+:[0-9.]+(?:\s*\([0-9.]+\))?", "", header["body"]).strip()
+        entries = _KEPT.findall(header["body"])  # (tensor, words): the words are the printout's, not inputs
+        leftover = _KEPT.sub("", header["body"]).strip()
         if leftover:
             raise SpecError(f"line {number}: expected 'TENSOR:WORDS' entries in the brackets of level {name}, "
                             f"got {leftover!r}", file=file)
+        kept = [tensor for tensor, _ in entries]
+        unknown = [t for t in kept if t not in problem.dataspace_names]
+        if unknown:
+            raise SpecError(f"line {number}: level {name} keeps unknown tensor {unknown[0]} (the "
+                            f"problem has {', '.join(problem.dataspace_names)})", file=file)
         blocks.append({"name": name, "kept": kept, "loops": []})
     if not blocks:
         raise SpecError("no level header 'NAME [ ... ]' found: not a printed Timeloop mapping", file=file)
