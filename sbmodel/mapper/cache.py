@@ -2,12 +2,14 @@
 
 Keyed by a fingerprint of everything a search depends on: the architecture
 (levels, sizes, fanouts, energies, constraints), the layer's shape and
-statistics, the objective, budget and seed.  Held in memory per process and,
-when a directory is given, as small JSON files shared across processes.
+statistics, the objective, budget and seed, and the search and engine code
+itself.  Held in memory per process and, when a directory is given, as small
+JSON files shared across processes.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -51,6 +53,20 @@ def design_fingerprint(arch: Architecture) -> str:
 _DESIGNS: IdentityMemo[Architecture, str] = IdentityMemo()
 
 
+@functools.cache
+def search_revision() -> str:
+    """Fingerprint of the code a search result depends on (the mapper and the engine that scores
+    its candidates): a cache directory kept across an upgrade or a local change then misses
+    instead of returning what an older search found, which today's would not."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for folder in ("mapper", "engine"):
+        for path in sorted((package / folder).rglob("*.py")):
+            digest.update(path.relative_to(package).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def problem_key(problem: Problem) -> Any:
     """Shape (not name) of a layer plus whatever statistics it carries."""
     return {"dims": problem.dims, "bounds": problem.bounds, "dataspaces": _plain(problem.dataspaces),
@@ -91,7 +107,7 @@ class MappingCache:
         self.hits = self.misses = 0
 
     def key(self, arch: Architecture, problem: Problem, **settings: Any) -> str:
-        return fingerprint(design_fingerprint(arch), problem_key(problem), settings)
+        return fingerprint(design_fingerprint(arch), problem_key(problem), settings, search_revision())
 
     def get(self, key: str) -> Mapping | None:
         m = self._memory.get(key)

@@ -42,3 +42,24 @@ def test_layers_of_equal_shape_share_one_search_after_their_models_were_used():
     searched = []
     map_layers(layers, arch, lambda p, a: searched.append(p.name) or object(), jobs=1)
     assert searched == ["layer2.0.conv2"]
+
+
+def test_a_cache_directory_kept_across_a_code_change_misses(tmp_path, monkeypatch):
+    """Keys carry the search and engine code's fingerprint: after an upgrade or a local change a
+    kept SBMODEL_MAPPING_CACHE directory misses (a new search) instead of returning what the
+    older code found; under unchanged code it still hits."""
+    import sbmodel.mapper.cache as cache_module
+    from sbmodel.core import LevelMapping, Loop, Mapping
+
+    arch = load_architecture(ROOT / "arch_specs/eyeriss_like.yaml")
+    layer = load_workload(ROOT / "workloads/resnet18.yaml").problems()[-1]
+    found = Mapping(tuple(LevelMapping(temporal=(Loop("M", 1000),) if i == 0 else (), keep=frozenset({"Weights"}))
+                          for i in range(arch.num_levels)))
+    revision = cache_module.search_revision()
+    assert len(revision) == 16 and revision == cache_module.search_revision()  # computed once, stable
+    MappingCache(tmp_path).put(MappingCache().key(arch, layer, objective="edp", budget=500, seed=0), found)
+    kept = MappingCache(tmp_path)
+    assert kept.get(kept.key(arch, layer, objective="edp", budget=500, seed=0)) == found
+    monkeypatch.setattr(cache_module, "search_revision", lambda: "another revision")
+    after = MappingCache(tmp_path)
+    assert after.get(after.key(arch, layer, objective="edp", budget=500, seed=0)) is None
