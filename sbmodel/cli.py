@@ -81,6 +81,7 @@ def _timeloop_map(args: argparse.Namespace) -> int:
     from .report.timeloop_json import timeloop_text
 
     _check_search_options(args)
+    _check_folder(args.timeloop_mapping)
     spec = load_timeloop_inputs(args.files, ert=args.ert)
     constraints = parse_constraints(spec.document, spec.problem, spec.architecture)
     settings = parse_mapper_settings(spec.document)
@@ -196,6 +197,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .api import evaluate
     from .report.network import loop_nests, to_csv, to_json, to_table
 
+    _check_folder(args.output)
     if args.loop_nests and args.format != "table":
         raise SbmodelError(f"--loop-nests prints after the table; --format {args.format} has no place for it "
                            "(the JSON output carries each layer's mapping under \"mapping\")")
@@ -212,6 +214,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_folder(output: str | None) -> None:
+    """Refuse an output path whose folder does not exist -- before the work, not after it."""
+    from pathlib import Path
+
+    if output is not None and not Path(output).parent.exists():
+        raise SbmodelError(f"cannot write {output}: folder {Path(output).parent} does not exist")
+
+
 def _emit(text: str, output: str | None) -> None:
     """Print, or write atomically to ``output`` (never a half-written file)."""
     if output is None:
@@ -224,8 +234,7 @@ def _emit(text: str, output: str | None) -> None:
     from .errors import SbmodelError
 
     target = Path(output)
-    if target.parent and not target.parent.exists():
-        raise SbmodelError(f"cannot write {output}: folder {target.parent} does not exist")
+    _check_folder(output)
     fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
@@ -255,6 +264,7 @@ def _map(args: argparse.Namespace) -> int:
     from .api import evaluate
     from .spec.mapping import dump_mappings
 
+    _check_folder(args.output)
     result = evaluate(args.arch, args.workload, layers=args.layers, mapper=_mapper_from(args))
     problems = {p.name: p for p in result.workload.problems()}
     text = dump_mappings([(problems[r.layer], m) for m, r in zip(result.mappings, result.layers)],
@@ -313,6 +323,7 @@ def _compare(args: argparse.Namespace) -> int:
     from .compare import compare
     from .report.comparison import to_csv, to_json, to_table
 
+    _check_folder(args.output)
     archs, workloads = _split_files(args.files)
     comparison = compare(archs, workloads, baseline=args.baseline, mapper=_mapper_from(args))
     text = {"table": to_table, "json": to_json, "csv": to_csv}[args.format](comparison)

@@ -127,3 +127,16 @@ def test_loop_nests_with_another_format_is_one_clear_line(fmt):
     assert p.returncode == 2
     assert p.stderr.strip().count("\n") == 0 and "--loop-nests prints after the table" in p.stderr
     assert "Traceback" not in p.stderr and p.stdout == ""
+
+
+@pytest.mark.parametrize("command", [
+    ["evaluate", str(SIMPLE_WS), str(V4), "--output", "{missing}/report.txt"],
+    ["map", str(SIMPLE_WS), str(V4), "-o", "{missing}/mappings.yaml"],
+])
+def test_an_output_into_a_missing_folder_is_refused_before_any_work(tmp_path, command):
+    missing = tmp_path / "no_such_folder"
+    p = subprocess.run([require_console_script(), *[c.format(missing=missing) for c in command]],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.strip() == f"sbmodel: error: cannot write {missing}/{command[-1].split('/')[-1]}: " \
+                               f"folder {missing} does not exist"

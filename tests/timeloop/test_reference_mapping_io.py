@@ -158,3 +158,13 @@ def test_mapping_found_by_the_search_runs_again_from_the_written_directives(refe
     searched.pop("mapping")
     assert json.loads(again.stdout) == searched
     assert written.read_text().startswith("mapping:\n- target: psum_spad\n  type: datatype\n")
+
+
+def test_timeloop_mapping_into_a_missing_folder_is_refused_before_the_search(reference_dir, tmp_path):
+    folder = reference_dir / "timeloop" / "case_v4_design_eyeriss_like" / "ref_outputs" / "default_problem"
+    target = tmp_path / "no_such_folder" / "found.map.yaml"
+    p = subprocess.run([require_console_script(), "timeloop", "map", "--ert", str(folder / "timeloop-mapper.ERT.yaml"),
+                        str(folder / "parsed-processed-input.yaml"), "--timeloop-mapping", str(target)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and p.stdout == ""  # no search summary printed: it never ran
+    assert "does not exist" in p.stderr and p.stderr.strip().count("\n") == 0
