@@ -115,8 +115,8 @@ def test_json_carries_each_layers_mapping_and_a_mapping_file_fits_any_subset_of_
             "--mapping", str(mappings), "--layers", "layer2.0.conv1", "--format", "json")
     assert p.returncode == 0, p.stderr
     (layer,) = json.loads(p.stdout)["layers"]
-    by_name = {p.name: p for p in problems}
-    problem = by_name[layer["name"]]
+    problem = next(q for q in problems if q.name == layer["name"])
+    assert layer["mapping_source"] == str(mappings)
     assert layer["mapping"] == mapping_dict(pinned[problem.name], arch, problem)
     assert layer["mapping"][0]["level"] == "DRAM"  # outermost first
 
