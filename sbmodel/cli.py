@@ -174,8 +174,8 @@ _IMPERFECT_HELP = ("also try imperfect factorisations (residual loops): each lay
 
 _RESTARTS_HELP = ("more descents of each layer's search, each from a fresh random phase; the best of all wins "
                   "(default: 0).  Single descents can settle in different local optima: on designs with 1-word "
-                  "registers (simple_ws, simple_os) one restart narrows the gap to the best known mappings by "
-                  "a third to a half, for about twice the search time")
+                  "registers (simple_ws, simple_os) one restart halves the gap to the best known mappings, "
+                  "for 1.3-1.7x the search time")
 
 
 def _check_search_options(args: argparse.Namespace) -> None:
