@@ -78,7 +78,7 @@ def _timeloop_map(args: argparse.Namespace) -> int:
     from .timeloop import load_timeloop_inputs
     from .timeloop.constraints import parse_constraints, parse_mapper_settings
     from .mapper.driver import map_layer
-    from .report.timeloop_json import timeloop_text
+    from .report.timeloop_json import timeloop_json, timeloop_text
 
     _check_search_options(args)
     _check_folder(args.timeloop_mapping)
@@ -94,14 +94,9 @@ def _timeloop_map(args: argparse.Namespace) -> int:
 
         _emit(dump_mapping_directives(outcome.mapping, spec.problem, spec.architecture), args.timeloop_mapping)
     if args.json:
-        import json
-
         from .report.mapping import mapping_dict
-        from .report.timeloop_json import timeloop_dict
 
-        run = timeloop_dict(outcome.result)  # the run contract, plus the mapping that was found
-        run["mapping"] = mapping_dict(outcome.mapping, spec.architecture, spec.problem)
-        print(json.dumps(run, indent=1))
+        print(timeloop_json(outcome.result, mapping=mapping_dict(outcome.mapping, spec.architecture, spec.problem)))
     else:
         from .report.mapping import loop_nest
         from .spec.mapping import dump_mappings

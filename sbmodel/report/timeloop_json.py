@@ -88,8 +88,9 @@ def timeloop_dict(result: LayerResult) -> dict[str, Any]:
     }
 
 
-def timeloop_json(result: LayerResult) -> str:
-    return json.dumps(timeloop_dict(result), indent=1)
+def timeloop_json(result: LayerResult, **extra: Any) -> str:
+    """The run contract as JSON, with ``extra`` fields after it (``timeloop map``: the mapping)."""
+    return json.dumps({**timeloop_dict(result), **extra}, indent=1)
 
 
 def timeloop_text(result: LayerResult) -> str:

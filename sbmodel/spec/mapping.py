@@ -432,23 +432,55 @@ def _scalar(text: str) -> str:
     return json.dumps(text)
 
 
-def _loop_text(loop: Loop) -> str:
-    if (loop.residual is None or loop.residual == loop.factor) and re.fullmatch(r"[A-Za-z_]+", loop.dim):
-        return f"{loop.dim}{loop.factor}"
-    fields = [f"dim: {_scalar(loop.dim)}", f"factor: {loop.factor}"]
-    if loop.residual is not None and loop.residual != loop.factor:
-        fields.append(f"residual: {loop.residual}")
+def _loop_text(loop: dict[str, Any]) -> str:
+    """One loop of :func:`mapping_levels` as this format writes it: ``M4``, or the long form."""
+    if "residual" not in loop and re.fullmatch(r"[A-Za-z_]+", loop["dim"]):
+        return f"{loop['dim']}{loop['factor']}"
+    fields = [f"dim: {_scalar(loop['dim'])}", f"factor: {loop['factor']}"]
+    if "residual" in loop:
+        fields.append(f"residual: {loop['residual']}")
     return "{" + ", ".join(fields) + "}"
 
 
-def _nontrivial(loops: Iterable[Loop]) -> list[Loop]:
+def _loop_dict(loop: Loop) -> dict[str, Any]:
+    out: dict[str, Any] = {"dim": loop.dim, "factor": loop.factor}
+    if loop.residual is not None and loop.residual != loop.factor:
+        out["residual"] = loop.residual
+    return out
+
+
+def _nontrivial(loops: Iterable[Loop]) -> list[dict[str, Any]]:
     """Loops outermost first, without those of factor 1 (they change nothing)."""
-    return [lp for lp in reversed(tuple(loops)) if lp.factor > 1]
+    return [_loop_dict(lp) for lp in reversed(tuple(loops)) if lp.factor > 1]
 
 
-def _tensor_list(tensors: frozenset[str], problem: Problem) -> str:
-    ordered = [t for t in problem.dataspace_names if t in tensors] + sorted(tensors - set(problem.dataspace_names))
-    return "[" + ", ".join(_scalar(t) for t in ordered) + "]"
+def ordered_tensors(tensors: frozenset[str], problem: Problem) -> list[str]:
+    """``tensors`` in the problem's order (any others after them, sorted)."""
+    return [t for t in problem.dataspace_names if t in tensors] + sorted(tensors - set(problem.dataspace_names))
+
+
+def mapping_levels(mapping: Mapping, arch: Architecture, problem: Problem) -> list[dict[str, Any]]:
+    """A mapping as the ``levels`` of this format, as data: per level, outermost first, its
+    temporal loops and per axis its spatial loops (each outermost first, factor-1 loops left out;
+    ``residual`` only for an imperfect factor), the tensors it keeps (not for a container) and
+    Timeloop's switches where set.  :func:`dump_mappings` writes it; JSON reports carry it."""
+    levels = []
+    for index in reversed(range(arch.num_levels)):
+        level, lm = arch.storage[index], mapping.levels[index]
+        entry: dict[str, Any] = {"level": level.name, "temporal": _nontrivial(lm.temporal)}
+        spatial = {axis: _nontrivial(lp for lp in lm.spatial if lp.axis == axis) for axis in ("X", "Y")}
+        entry["spatial"] = {axis: loops for axis, loops in spatial.items() if loops}
+        if not level.container_only:
+            entry["keep"] = ordered_tensors(lm.keep, problem)
+        for switch in SWITCHES:
+            if getattr(lm, switch):
+                entry[switch] = ordered_tensors(getattr(lm, switch), problem)
+        levels.append(entry)
+    return levels
+
+
+def _tensor_list(tensors: list[str]) -> str:
+    return "[" + ", ".join(_scalar(t) for t in tensors) + "]"
 
 
 def dump_mappings(items: Iterable[tuple[Problem, Mapping]], arch: Architecture) -> str:
@@ -456,22 +488,17 @@ def dump_mappings(items: Iterable[tuple[Problem, Mapping]], arch: Architecture) 
     lines = [f"architecture: {_scalar(arch.name)}", "mappings:"]
     for problem, mapping in items:
         lines += [f"  - layer: {_scalar(problem.name)}", "    levels:"]
-        for index in reversed(range(arch.num_levels)):
-            level, lm = arch.storage[index], mapping.levels[index]
-            lines.append(f"      - level: {_scalar(level.name)}")
-            temporal = _nontrivial(lm.temporal)
-            if temporal:
-                lines.append(f"        temporal: [{', '.join(_loop_text(lp) for lp in temporal)}]")
-            axes = [(axis, _nontrivial(lp for lp in lm.spatial if lp.axis == axis)) for axis in ("X", "Y")]
-            axes_text = [f"{axis}: [{', '.join(_loop_text(lp) for lp in loops)}]" for axis, loops in axes if loops]
-            if axes_text:
-                lines.append("        spatial: {" + ", ".join(axes_text) + "}")
-            if not level.container_only:
-                lines.append(f"        keep: {_tensor_list(lm.keep, problem)}")
-            for switch in SWITCHES:
-                tensors = getattr(lm, switch)
-                if tensors:
-                    lines.append(f"        {switch}: {_tensor_list(tensors, problem)}")
+        for entry in mapping_levels(mapping, arch, problem):
+            lines.append(f"      - level: {_scalar(entry['level'])}")
+            if entry["temporal"]:
+                lines.append(f"        temporal: [{', '.join(_loop_text(lp) for lp in entry['temporal'])}]")
+            if entry["spatial"]:
+                lines.append("        spatial: {" + ", ".join(
+                    f"{axis}: [{', '.join(_loop_text(lp) for lp in loops)}]" for axis, loops in entry["spatial"].items())
+                    + "}")
+            for key in ("keep", *SWITCHES):
+                if key in entry:
+                    lines.append(f"        {key}: {_tensor_list(entry[key])}")
     return "\n".join(lines) + "\n"
 
 
@@ -482,5 +509,6 @@ def dump_mapping(mapping: Mapping, arch: Architecture, problem: Problem) -> str:
 
 __all__ = [
     "MappingFile", "MappingEntry", "LevelSpec", "LoopSpec",
-    "load_mappings", "load_mapping", "dump_mapping", "dump_mappings", "tile_words",
+    "load_mappings", "load_mapping", "dump_mapping", "dump_mappings", "mapping_levels", "ordered_tensors",
+    "tile_words",
 ]

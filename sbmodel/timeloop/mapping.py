@@ -19,6 +19,10 @@ from ..core.problem import Problem
 from ..errors import SpecError
 from .inputs import as_int
 
+# LevelMapping's analysis switches and the directive keys Timeloop spells them with
+SWITCH_KEYS = {"no_multicast": "no_multicast_no_reduction", "no_link_transfer": "no_link_transfer",
+               "no_temporal_reuse": "no_temporal_reuse"}
+
 _FACTOR = re.compile(r"([A-Za-z]+)\s*=?\s*([0-9]+)(?:,([0-9]+))?")
 
 
@@ -88,7 +92,7 @@ def parse_mapping(directives: Any, problem: Problem, arch: Architecture, file: s
     temporal: dict[int, dict[str, Any]] = {}
     spatial: dict[int, dict[str, Any]] = {}
     keep = {ds: [True] * n for ds in problem.dataspace_names}
-    flags: dict[str, dict[int, set[str]]] = {"no_multicast": {}, "no_link_transfer": {}, "no_temporal_reuse": {}}
+    flags: dict[str, dict[int, set[str]]] = {key: {} for key in SWITCH_KEYS}
 
     for k, d in enumerate(directives):
         if not isinstance(d, dict):
@@ -118,9 +122,8 @@ def parse_mapping(directives: Any, problem: Problem, arch: Architecture, file: s
                 spatial[level] = entry
             else:
                 temporal[level] = entry
-            for flag in ("no_multicast_no_reduction", "no_link_transfer", "no_temporal_reuse"):
+            for key, flag in SWITCH_KEYS.items():
                 if flag in d:
-                    key = "no_multicast" if flag.startswith("no_multicast") else flag
                     flags[key].setdefault(level, set()).update(_names(d[flag], problem, where, file))
             for unsupported in ("rmw_on_first_writeback",):
                 if d.get(unsupported):
@@ -201,10 +204,9 @@ def mapping_directives(mapping: Mapping, problem: Problem, arch: Architecture) -
         temporal: dict[str, Any] = {"target": level.name, "type": "temporal",
                                     "factors": _factor_text(lm.temporal, dims),
                                     "permutation": "".join(_complete(full, dims))}
-        for switch, key in (("no_multicast", "no_multicast_no_reduction"), ("no_link_transfer", "no_link_transfer"),
-                            ("no_temporal_reuse", "no_temporal_reuse")):
+        for switch, flag in SWITCH_KEYS.items():
             if getattr(lm, switch):
-                temporal[key] = [t for t in problem.dataspace_names if t in getattr(lm, switch)]
+                temporal[flag] = [t for t in problem.dataspace_names if t in getattr(lm, switch)]
         out.append(temporal)
         fx, fy = arch.fanout(index)
         if fx * fy > 1:
