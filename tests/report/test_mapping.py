@@ -130,11 +130,13 @@ def test_loop_nests_with_another_format_is_one_clear_line(fmt):
 
 
 @pytest.mark.parametrize("command", [
-    ["evaluate", str(SIMPLE_WS), str(V4), "--output", "{missing}/report.txt"],
-    ["map", str(SIMPLE_WS), str(V4), "-o", "{missing}/mappings.yaml"],
+    ["evaluate", str(SIMPLE_WS), "{workload}", "--output", "{missing}/report.txt"],
+    ["map", str(SIMPLE_WS), "{workload}", "-o", "{missing}/mappings.yaml"],
 ])
 def test_an_output_into_a_missing_folder_is_refused_before_any_work(tmp_path, command):
+    """The workload does not exist either: had the work started, that would be the error."""
     missing = tmp_path / "no_such_folder"
+    command = [c.replace("{workload}", str(tmp_path / "no_such_workload.yaml")) for c in command]
     p = subprocess.run([require_console_script(), *[c.format(missing=missing) for c in command]],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and p.stdout == ""

@@ -164,7 +164,8 @@ def test_timeloop_mapping_into_a_missing_folder_is_refused_before_the_search(ref
     folder = reference_dir / "timeloop" / "case_v4_design_eyeriss_like" / "ref_outputs" / "default_problem"
     target = tmp_path / "no_such_folder" / "found.map.yaml"
     p = subprocess.run([require_console_script(), "timeloop", "map", "--ert", str(folder / "timeloop-mapper.ERT.yaml"),
-                        str(folder / "parsed-processed-input.yaml"), "--timeloop-mapping", str(target)],
-                       capture_output=True, text=True, timeout=300)
+                        str(folder / "parsed-processed-input.yaml"), str(tmp_path / "no_such_constraints.yaml"),
+                        "--timeloop-mapping", str(target)],
+                       capture_output=True, text=True, timeout=300)  # a missing input: the error had it been read
     assert p.returncode == 2 and p.stdout == ""  # no search summary printed: it never ran
     assert "does not exist" in p.stderr and p.stderr.strip().count("\n") == 0
